@@ -1,0 +1,95 @@
+"""The one place that turns configuration into running parts: database URL, engine, demo server.
+
+Entry points (CLI, GUI, tests) call these; importing this module starts nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from sqlalchemy import Engine
+
+from ecomdesk.config import ProfileStore, database_url_from_env, demo_cluster_dir
+from ecomdesk.db import migrate
+from ecomdesk.db.embedded import EmbeddedServer
+from ecomdesk.db.engine import libpq_url, make_engine, normalise_url
+
+DEMO_DATABASE = "ecomdesk"
+
+
+class ConfigurationError(RuntimeError):
+    """No usable database was named; the message says how to name one."""
+
+
+def resolve_database_url(
+    database_url: str | None = None, profile: str | None = None, profiles: ProfileStore | None = None
+) -> str:
+    """`--database-url`, then `--profile`, then ECOMDESK_DATABASE_URL."""
+    if database_url:
+        return database_url
+    if profile:
+        store = profiles or ProfileStore()
+        found = store.get(profile)
+        if found is None:
+            names = ", ".join(p.name for p in store.list()) or "none yet"
+            raise ConfigurationError(f"No connection profile named {profile!r} (profiles: {names}).")
+        return found.url(store.password(found)).render_as_string(hide_password=False)
+    env = database_url_from_env()
+    if env:
+        return env
+    raise ConfigurationError(
+        "No database named: pass --database-url URL or --profile NAME, set ECOMDESK_DATABASE_URL, "
+        "or run `ecomdesk demo` for the local demo database."
+    )
+
+
+def build_engine(url: str) -> Engine:
+    return make_engine(url)
+
+
+def ensure_database(admin_url: str, name: str) -> bool:
+    """Create database `name` on the server of `admin_url` unless it exists; True if created."""
+    with psycopg.connect(libpq_url(admin_url), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if exists:
+            return False
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return True
+
+
+@dataclass(frozen=True)
+class DemoDatabase:
+    server: EmbeddedServer
+    url: str
+    started_server: bool
+    seeded: bool
+
+
+def prepare_demo(
+    cluster_dir: Path | None = None, progress: Callable[[str], None] | None = None
+) -> DemoDatabase:
+    """Start (or reuse) the local demo server, bring its database to head and seed it once."""
+    from ecomdesk.db.seed import is_seeded, seed_demo_data
+    from ecomdesk.services.passwords import hash_password
+
+    say = progress or (lambda _msg: None)
+    server = EmbeddedServer(cluster_dir or demo_cluster_dir())
+    say(f"Starting the local PostgreSQL server in {server.pgdata} …")
+    started = server.start()
+    ensure_database(server.url(), DEMO_DATABASE)
+    url = server.url(DEMO_DATABASE)
+    engine = make_engine(normalise_url(url), statement_timeout_ms=0)
+    try:
+        migrate.upgrade(engine)
+        seeded = False
+        if not is_seeded(engine):
+            say("Filling the demo database with sample data (first start only) …")
+            seed_demo_data(engine, hash_password=hash_password, progress=say)
+            seeded = True
+    finally:
+        engine.dispose()
+    return DemoDatabase(server=server, url=url, started_server=started, seeded=seeded)

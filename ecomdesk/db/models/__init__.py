@@ -1,0 +1,32 @@
+"""Every mapped table, imported in one place so `Base.metadata` is complete."""
+
+from ecomdesk.db.base import Base
+from ecomdesk.db.models.analytics import AnalyticsData, CustomerMetric, SalesMetric
+from ecomdesk.db.models.audit import AuditEntry
+from ecomdesk.db.models.files import FileBlob, StoredFile
+from ecomdesk.db.models.identity import DeviceSession, Permission, Role, User, UserProfile, role_permissions
+from ecomdesk.db.models.inventory import InventoryItem
+from ecomdesk.db.models.reports import Report
+from ecomdesk.db.models.settings import SystemSetting
+
+metadata = Base.metadata
+
+__all__ = [
+    "AnalyticsData",
+    "AuditEntry",
+    "Base",
+    "CustomerMetric",
+    "DeviceSession",
+    "FileBlob",
+    "InventoryItem",
+    "Permission",
+    "Report",
+    "Role",
+    "SalesMetric",
+    "StoredFile",
+    "SystemSetting",
+    "User",
+    "UserProfile",
+    "metadata",
+    "role_permissions",
+]

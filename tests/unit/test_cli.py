@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from ecomdesk import __version__
+from ecomdesk.cli import main
+
+
+def test_version_is_printed_by_the_module_and_the_console_script(capsys):
+    out = subprocess.run(
+        [sys.executable, "-m", "ecomdesk", "--version"], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == f"ecomdesk {__version__}"
+
+
+def test_a_command_that_needs_a_database_says_how_to_name_one(capsys):
+    assert main(["db", "current"]) == 2
+    err = capsys.readouterr().err
+    assert "--database-url" in err and "ECOMDESK_DATABASE_URL" in err and "ecomdesk demo" in err
+
+
+def test_environment_variable_names_the_database(monkeypatch, database_url, capsys):
+    monkeypatch.setenv("ECOMDESK_DATABASE_URL", database_url)
+    assert main(["db", "current"]) == 0
+    assert "matches this version" in capsys.readouterr().out
+
+
+def test_database_url_option_wins_over_the_environment(monkeypatch, database_url, capsys):
+    monkeypatch.setenv("ECOMDESK_DATABASE_URL", "postgresql://nobody@/nowhere?host=/nonexistent")
+    assert main(["db", "current", "--database-url", database_url]) == 0
+
+
+def test_db_upgrade_brings_an_empty_database_to_head(empty_database_url, capsys):
+    assert main(["--database-url", empty_database_url, "db", "upgrade"]) == 0
+    assert "empty →" in capsys.readouterr().out
+    assert main(["--database-url", empty_database_url, "db", "upgrade"]) == 0
+    assert "already at" in capsys.readouterr().out

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import pytest
+
+from ecomdesk.bootstrap import ConfigurationError, resolve_database_url
+from ecomdesk.config import ConnectionProfile, ProfileStore, SecretStore, SecretStoreUnavailable
+
+
+def test_profile_password_goes_to_the_keyring_and_never_into_the_file(memory_keyring, tmp_path):
+    store = ProfileStore(tmp_path / "connections.json")
+    store.save(ConnectionProfile("shop", host="db.shop.example", user="clerk"), password="s3cret-Pa55")
+    assert "s3cret-Pa55" not in (tmp_path / "connections.json").read_text()
+    assert ("ecomdesk", "db-password:shop") in memory_keyring.store
+    profile = store.get("shop")
+    assert profile is not None and store.password(profile) == "s3cret-Pa55"
+    url = resolve_database_url(profile="shop", profiles=store)
+    assert url.startswith("postgresql+psycopg://clerk:s3cret-Pa55@db.shop.example:5432/ecomdesk")
+
+
+def test_deleting_a_profile_forgets_its_password(memory_keyring, tmp_path):
+    store = ProfileStore(tmp_path / "connections.json")
+    store.save(ConnectionProfile("shop", user="clerk"), password="pw")
+    store.delete("shop")
+    assert store.list() == [] and memory_keyring.store == {}
+
+
+def test_without_a_keyring_nothing_secret_is_kept_and_the_reason_is_given(no_keyring, tmp_path):
+    secrets = SecretStore()
+    status = secrets.status()
+    assert not status.available and "keyring" in status.reason
+    store = ProfileStore(tmp_path / "connections.json", secrets)
+    with pytest.raises(SecretStoreUnavailable):
+        store.save(ConnectionProfile("shop", user="clerk"), password="pw")
+    assert not (tmp_path / "connections.json").exists()
+    assert secrets.get("anything") is None
+
+
+def test_invalid_profile_fields_get_one_message_each():
+    errors = ConnectionProfile("", host=" ", port=0, database="", user="", sslmode="maybe").validate()
+    assert set(errors) == {"name", "host", "port", "database", "user", "sslmode"}
+
+
+def test_unknown_profile_lists_the_known_ones(tmp_path):
+    store = ProfileStore(tmp_path / "connections.json")
+    store.save(ConnectionProfile("office", user="clerk"))
+    with pytest.raises(ConfigurationError, match="office"):
+        resolve_database_url(profile="warehouse", profiles=store)
