@@ -137,6 +137,13 @@ def _demo(args: argparse.Namespace) -> int:
         stopped = EmbeddedServer(demo_cluster_dir()).stop()
         print("demo server stopped" if stopped else "demo server was not running")
         return 0
+    if not args.no_gui:
+        from ecomdesk.ui.app import gui_unavailable_reason
+
+        reason = gui_unavailable_reason()
+        if reason:
+            print(reason, file=sys.stderr)
+            return 2
     started = time.monotonic()
     demo = prepare_demo(progress=lambda msg: print(msg, file=sys.stderr))
     log.info("demo ready in %.1f s", time.monotonic() - started)
@@ -152,14 +159,17 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _seed(args: argparse.Namespace) -> int:
     from ecomdesk.bootstrap import build_engine
-    from ecomdesk.db.seed import is_seeded, seed_demo_data
+    from ecomdesk.db.seed import is_seeded, reset_demo_data, seed_demo_data
     from ecomdesk.services.passwords import hash_password
 
     engine = build_engine(_url(args))
     try:
-        if is_seeded(engine) and not args.force and args.inventory is None:
+        if args.reset:
+            reset_demo_data(engine)
+        elif is_seeded(engine):
             print(
-                "ecomdesk: the database already has users; use --force to add demo data anyway",
+                "ecomdesk: the database already has users; demo data goes into an empty shop only "
+                "(--reset empties the demo's tables first)",
                 file=sys.stderr,
             )
             return 1

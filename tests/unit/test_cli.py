@@ -36,3 +36,21 @@ def test_db_upgrade_brings_an_empty_database_to_head(empty_database_url, capsys)
     assert "empty →" in capsys.readouterr().out
     assert main(["--database-url", empty_database_url, "db", "upgrade"]) == 0
     assert "already at" in capsys.readouterr().out
+
+
+def test_seed_fills_an_empty_shop_refuses_a_second_time_and_reset_starts_over(database_url, capsys):
+    assert main(["seed", "--database-url", database_url, "--scale", "0.1"]) == 0
+    assert "inventory_items" in capsys.readouterr().out
+    assert main(["seed", "--database-url", database_url]) == 1
+    assert "--reset" in capsys.readouterr().err
+    assert main(["seed", "--database-url", database_url, "--reset", "--inventory", "1234"]) == 0
+    out = capsys.readouterr().out
+    assert "1,234" in out
+
+
+def test_demo_without_a_display_says_so_before_touching_any_database(monkeypatch, capsys, user_dirs):
+    for var in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(var, raising=False)
+    assert main(["demo"]) == 2
+    assert "--no-gui" in capsys.readouterr().err
+    assert not (user_dirs / "data" / "ecomdesk").exists()

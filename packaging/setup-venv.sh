@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Prepare .venv/ at the repository root with ecomdesk installed (editable), ready to run.
+#
+#   packaging/setup-venv.sh          the app
+#   packaging/setup-venv.sh --dev    the app plus the test, lint and type-check tools
+#
+# Safe to run again: it only installs what changed. When a display is present on Debian or Ubuntu
+# it also installs the few X11 libraries Qt needs to open a window, if they are missing (as root,
+# or through sudo when that needs no password); otherwise it prints the command to run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras=""
+[ "${1:-}" = "--dev" ] && extras="[dev]"
+python="${PYTHON:-python3}"
+
+if ! "$python" -c 'import sys; raise SystemExit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "ecomdesk needs Python 3.11 or newer as '$python' (set PYTHON=/path/to/python3.11)." >&2
+  exit 1
+fi
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".$extras"
+
+# Qt's X11 platform plugin loads these at run time; desktop systems usually have them, minimal ones not.
+if [ -n "${DISPLAY:-}" ] && command -v dpkg-query >/dev/null 2>&1; then
+  need=()
+  for pkg in libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 \
+             libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxkbcommon-x11-0; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
+  done
+  if [ ${#need[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
+    echo "Installing the X11 libraries Qt needs to open a window: ${need[*]}" >&2
+    if ! { $sudo apt-get install -y -q "${need[@]}" >/dev/null 2>&1 ||
+           { $sudo apt-get update -q >/dev/null 2>&1 && $sudo apt-get install -y -q "${need[@]}" >/dev/null 2>&1; }; }; then
+      echo "Could not install them; please run: sudo apt-get install ${need[*]}" >&2
+    fi
+  fi
+fi
