@@ -13,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect
 
-from ecomdesk.db.engine import make_engine, normalise_url
+from ecomdesk.db.engine import normalise_url
 
 
 def migrations_dir() -> Path:
@@ -107,12 +107,3 @@ def schema_status(engine: Engine) -> SchemaStatus:
     known = {rev.revision for rev in script.walk_revisions()}
     state = SchemaState.OLDER if db_rev in known else SchemaState.NEWER
     return SchemaStatus(state, db_rev, app_head)
-
-
-def upgrade_url(url: str) -> None:
-    """Convenience for the CLI: build a short-lived engine, upgrade, dispose."""
-    engine = make_engine(url, statement_timeout_ms=0)
-    try:
-        upgrade(engine)
-    finally:
-        engine.dispose()

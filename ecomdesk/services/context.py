@@ -12,8 +12,9 @@ from typing import Any, Final
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
+from ecomdesk.db.engine import make_session_factory
 from ecomdesk.db.models import AuditEntry, DeviceSession, Role, User, UserProfile, role_permissions
 from ecomdesk.services.errors import AuthenticationError, PermissionDenied, ReadOnlyError, Unavailable
 
@@ -125,7 +126,7 @@ class ServiceContext:
         self.engine = engine
         self.read_only = read_only
         self.clock = clock
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._sessions = make_session_factory(engine)
 
     @contextmanager
     def read(self, actor: Actor | None, permission: str | None) -> Iterator[UnitOfWork]:
