@@ -4,7 +4,7 @@
 #   packaging/setup-venv.sh          the app
 #   packaging/setup-venv.sh --dev    the app plus the test, lint and type-check tools
 #
-# Safe to run again: it only installs what changed. When a display is present on Debian or Ubuntu
+# Safe to run again. When a display is present on Debian or Ubuntu
 # it also installs the few X11 libraries Qt needs to open a window, if they are missing (as root,
 # or through sudo when that needs no password); otherwise it prints the command to run.
 set -euo pipefail
@@ -21,13 +21,11 @@ fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".$extras"
 
-# Qt's X11 platform plugin loads these at run time; desktop systems usually have them, minimal ones not.
-if [ -n "${DISPLAY:-}" ] && command -v dpkg-query >/dev/null 2>&1; then
-  need=()
-  for pkg in libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 \
-             libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxkbcommon-x11-0; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
-  done
+# Qt's X11 platform plugin loads a few libraries at run time that minimal systems lack. The app
+# itself knows which (ecomdesk.ui.app.missing_x11_packages); ask it rather than keep a second list.
+if [ -n "${DISPLAY:-}" ] && command -v apt-get >/dev/null 2>&1; then
+  read -r -a need <<<"$(.venv/bin/python -c \
+    'from ecomdesk.ui.app import missing_x11_packages; print(" ".join(missing_x11_packages()))')"
   if [ ${#need[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
