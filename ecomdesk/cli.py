@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import logging
+import re
+import socket
 import sys
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ecomdesk import __version__
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from ecomdesk.services.context import Actor
+    from ecomdesk.services.registry import Services
 
 log = logging.getLogger("ecomdesk")
 
@@ -22,6 +32,16 @@ def _add_database_options(parser: argparse.ArgumentParser, *, top: bool = False)
         "--database-url", metavar="URL", default=default, help="SQLAlchemy or libpq URL of the database"
     )
     group.add_argument("--profile", metavar="NAME", default=default, help="a saved connection profile")
+
+
+def _add_acting_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "acting user", "who runs the command (default: the sign-in `ecomdesk login` remembered)"
+    )
+    group.add_argument("--user", metavar="EMAIL", help="act as this staff account (password asked)")
+    group.add_argument(
+        "--password-stdin", action="store_true", help="read the password from the first line of stdin"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,8 +71,50 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--inventory", type=int, help="exact number of inventory items")
     seed.add_argument("--random-seed", type=int, default=20261127)
     seed.add_argument(
-        "--reset", action="store_true", help="first empty every table the demo fills (destroys their data)"
+        "--reset",
+        action="store_true",
+        help="first empty every table the demo fills (destroys their data; needs an admin's --user)",
     )
+    _add_acting_options(seed)
+
+    user = sub.add_parser("user", help="staff accounts: create the first admin, list accounts")
+    user_sub = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
+    create = user_sub.add_parser(
+        "create",
+        help="create an account as the database owner (e.g. the first admin); password asked",
+        description="Create a staff account without signing in: the database owner's bootstrap "
+        "for the first administrator. The password is asked twice, read from stdin, or generated.",
+    )
+    _add_database_options(create)
+    create.add_argument("--email", required=True)
+    create.add_argument("--role", required=True, help="admin, manager, viewer or a custom role's name")
+    create.add_argument("--first-name", help="default: from the email address")
+    create.add_argument("--last-name", help="default: from the email address, else the role")
+    how = create.add_mutually_exclusive_group()
+    how.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    how.add_argument(
+        "--temporary-password",
+        action="store_true",
+        help="generate a one-time password (printed once); it must be changed at the first sign-in",
+    )
+    listing = user_sub.add_parser("list", help="list staff accounts (needs users.read)")
+    _add_database_options(listing)
+    _add_acting_options(listing)
+    listing.add_argument("--search", default="", help="text in the email or the names")
+    listing.add_argument("--role", help="only this role")
+    state = listing.add_mutually_exclusive_group()
+    state.add_argument("--active", dest="active", action="store_true", default=None, help="active only")
+    state.add_argument("--inactive", dest="active", action="store_false", help="deactivated only")
+
+    login = sub.add_parser(
+        "login", help="sign in once and remember this computer (a device session kept in the keyring)"
+    )
+    _add_database_options(login)
+    login.add_argument("--user", metavar="EMAIL", required=True)
+    login.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    login.add_argument("--device-name", help="how the device appears in the sessions list")
+    logout = sub.add_parser("logout", help="end the remembered sign-in of this computer")
+    _add_database_options(logout)
 
     profile = sub.add_parser("profile", help="saved connection profiles")
     prof_sub = profile.add_subparsers(dest="profile_command", metavar="ACTION", required=True)
@@ -78,6 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     from ecomdesk.bootstrap import ConfigurationError
     from ecomdesk.db.embedded import EmbeddedServerError
+    from ecomdesk.services.errors import ServiceError, ValidationError
 
     try:
         match args.command:
@@ -89,15 +152,32 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _seed(args)
             case "profile":
                 return _profile(args)
+            case "user":
+                return _user(args)
+            case "login":
+                return _login(args)
+            case "logout":
+                return _logout(args)
             case None:
                 return _gui(args)
-    except (ConfigurationError, EmbeddedServerError) as exc:
+    except (ConfigurationError, EmbeddedServerError, UsageError) as exc:
         print(f"ecomdesk: {exc}", file=sys.stderr)
         return 2
+    except ValidationError as exc:
+        for field, message in exc.fields.items():
+            print(f"ecomdesk: {field.replace('_', ' ')}: {message}", file=sys.stderr)
+        return 1
+    except ServiceError as exc:
+        print(f"ecomdesk: {exc.message}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("ecomdesk: interrupted", file=sys.stderr)
         return 130
     raise AssertionError(f"unhandled command {args.command}")
+
+
+class UsageError(RuntimeError):
+    """The command line cannot work as given; the message says what to change."""
 
 
 def _url(args: argparse.Namespace) -> str:
@@ -162,9 +242,15 @@ def _seed(args: argparse.Namespace) -> int:
     from ecomdesk.db.seed import is_seeded, reset_demo_data, seed_demo_data
     from ecomdesk.services.passwords import hash_password
 
-    engine = build_engine(_url(args))
+    url = _url(args)
+    engine = build_engine(url)
     try:
         if args.reset:
+            if is_seeded(engine):
+                # Emptying a shop that has staff is a business change: only an admin may.
+                actor = _acting_actor(args, _services(engine), url)
+                if "settings.manage" not in actor.permissions or "users.write" not in actor.permissions:
+                    raise UsageError("only an administrator may reset a database that has staff accounts")
             reset_demo_data(engine)
         elif is_seeded(engine):
             print(
@@ -223,3 +309,158 @@ def _run_gui(url: str, *, demo: bool) -> int:
     from ecomdesk.ui.app import run
 
     return run(url, demo=demo)
+
+
+# -- identity ---------------------------------------------------------------------------------
+
+
+def _services(engine: Engine) -> Services:
+    from ecomdesk.services.registry import Services
+
+    return Services.build(engine)
+
+
+def _read_password(args: argparse.Namespace, prompt: str, *, confirm: bool = False) -> str:
+    """From stdin's first line (`--password-stdin`, for scripts) or asked without echo."""
+    if getattr(args, "password_stdin", False):
+        line = sys.stdin.readline()
+        if not line:
+            raise UsageError("--password-stdin: nothing on standard input")
+        return line.removesuffix("\n").removesuffix("\r")
+    if not sys.stdin.isatty():
+        raise UsageError("no terminal to ask for the password: pipe it in with --password-stdin")
+    password = getpass.getpass(prompt)
+    if confirm and getpass.getpass("Repeat the password: ") != password:
+        raise UsageError("the two passwords differ; nothing was changed")
+    return password
+
+
+def _acting_actor(args: argparse.Namespace, services: Services, url: str) -> Actor:
+    """The staff member a command acts as: `--user` (password asked or from stdin), else the
+    device session `ecomdesk login` remembered for this database."""
+    from ecomdesk.config import DeviceTokenStore
+
+    if getattr(args, "user", None):
+        password = _read_password(args, f"Password for {args.user}: ")
+        signed_in = services.auth.authenticate(args.user, password)
+        return signed_in.actor
+    token = DeviceTokenStore().get(url)
+    if token is None:
+        raise UsageError(
+            "this command acts as a staff member: pass --user EMAIL (the password is asked, or read "
+            "with --password-stdin), or sign in once with `ecomdesk login --user EMAIL`"
+        )
+    return services.auth.resume(token).actor
+
+
+def _names_from_email(email: str, role: str) -> tuple[str, str]:
+    parts = [p for p in re.split(r"[._+-]+", email.partition("@")[0]) if p]
+    first = parts[0].title() if parts else "Staff"
+    last = " ".join(p.title() for p in parts[1:]) or role.strip().title()
+    return first, last
+
+
+def _user(args: argparse.Namespace) -> int:
+    from ecomdesk.bootstrap import build_engine
+
+    url = _url(args)
+    engine = build_engine(url)
+    try:
+        services = _services(engine)
+        if args.user_command == "create":
+            return _user_create(args, services)
+        return _user_list(args, services, _acting_actor(args, services, url))
+    finally:
+        engine.dispose()
+
+
+def _user_create(args: argparse.Namespace, services: Services) -> int:
+    guessed_first, guessed_last = _names_from_email(args.email, args.role)
+    password = None
+    if not args.temporary_password:
+        password = _read_password(args, f"Password for {args.email}: ", confirm=True)
+    created = services.users.bootstrap_user(
+        email=args.email,
+        role=args.role,
+        first_name=args.first_name or guessed_first,
+        last_name=args.last_name or guessed_last,
+        password=password,
+    )
+    user = created.user
+    print(f"created {user.email} ({user.full_name}), role {user.role}, id {user.id}")
+    if created.temporary_password:
+        print("temporary password (shown once; it must be changed at the first sign-in):")
+        print(created.temporary_password)
+    return 0
+
+
+def _user_list(args: argparse.Namespace, services: Services, actor: Actor) -> int:
+    from ecomdesk.services.listing import ListQuery, SortKey
+
+    filters: dict[str, object] = {}
+    if args.active is not None:
+        filters["active"] = args.active
+    if args.role:
+        roles = {r.name.lower(): r.id for r in services.roles.list_roles(actor)}
+        if args.role.lower() not in roles:
+            raise UsageError(f"no role named {args.role!r} (roles: {', '.join(sorted(roles))})")
+        filters["role_id"] = roles[args.role.lower()]
+    offset = 0
+    print("id\temail\tname\trole\tactive\tlast sign-in")
+    while True:
+        query = ListQuery(args.search, filters, (SortKey("email"),), offset, 500)
+        page = services.users.list_users(actor, query)
+        for u in page.rows:
+            last = u.last_login_at.isoformat(timespec="seconds") if u.last_login_at else "never"
+            state = ("yes" if u.is_active else "no") + (" (locked)" if u.locked else "")
+            print("\t".join((str(u.id), u.email, u.full_name, u.role, state, last)))
+        if not page.has_more:
+            return 0
+        offset += len(page.rows)
+
+
+def _login(args: argparse.Namespace) -> int:
+    from ecomdesk.bootstrap import build_engine
+    from ecomdesk.config import DeviceTokenStore, SecretStore
+
+    status = SecretStore().status()
+    if not status.available:
+        raise UsageError(f"{status.reason} Use --user EMAIL with each command instead.")
+    url = _url(args)
+    engine = build_engine(url)
+    try:
+        services = _services(engine)
+        password = _read_password(args, f"Password for {args.user}: ")
+        device = args.device_name or f"ecomdesk command line on {socket.gethostname()}"
+        signed_in = services.auth.authenticate(args.user, password, remember=True, device_name=device)
+        assert signed_in.token is not None
+        DeviceTokenStore().set(url, signed_in.token)
+    finally:
+        engine.dispose()
+    note = " (choose a new password in the app first)" if signed_in.must_change_password else ""
+    print(f"signed in as {signed_in.actor.email} ({signed_in.actor.role}) on this computer{note}")
+    return 0
+
+
+def _logout(args: argparse.Namespace) -> int:
+    from ecomdesk.bootstrap import build_engine
+    from ecomdesk.config import DeviceTokenStore
+    from ecomdesk.services.errors import AuthenticationError
+
+    url = _url(args)
+    tokens = DeviceTokenStore()
+    token = tokens.get(url)
+    if token is None:
+        print("not signed in on this computer")
+        return 0
+    engine = build_engine(url)
+    try:
+        services = _services(engine)
+        # Already ended on the server: forgetting it here is all that is left to do.
+        with contextlib.suppress(AuthenticationError):
+            services.auth.sign_out(services.auth.resume(token).actor)
+    finally:
+        engine.dispose()
+    tokens.delete(url)
+    print("signed out; this computer no longer remembers the sign-in")
+    return 0

@@ -206,3 +206,44 @@ class ProfileStore:
 def database_url_from_env() -> str | None:
     value = os.environ.get(DATABASE_URL_ENV, "").strip()
     return value or None
+
+
+# -- remembered sign-ins ----------------------------------------------------------------------
+
+
+def database_identity(url: str | URL) -> str:
+    """Which database a URL names, without its password: the key a remembered sign-in is kept
+    under, so one computer can be signed in to several shops' databases."""
+    from sqlalchemy import make_url
+
+    parsed = make_url(url) if isinstance(url, str) else url
+    identity = URL.create(
+        parsed.get_backend_name(),
+        username=parsed.username,
+        host=parsed.host,
+        port=parsed.port,
+        database=parsed.database,
+        query={k: v for k, v in parsed.query.items() if k == "host"},  # a socket folder names a server
+    )
+    return identity.render_as_string(hide_password=True)
+
+
+class DeviceTokenStore:
+    """The device-session token of `ecomdesk login` / "Remember me", per database, in the keyring."""
+
+    def __init__(self, secrets: SecretStore | None = None) -> None:
+        self.secrets = secrets or SecretStore()
+
+    @staticmethod
+    def key(url: str | URL) -> str:
+        return f"device-session:{database_identity(url)}"
+
+    def get(self, url: str | URL) -> str | None:
+        return self.secrets.get(self.key(url))
+
+    def set(self, url: str | URL, token: str) -> None:
+        """Raises `SecretStoreUnavailable` when there is no keyring: then nothing is remembered."""
+        self.secrets.set(self.key(url), token)
+
+    def delete(self, url: str | URL) -> None:
+        self.secrets.delete(self.key(url))

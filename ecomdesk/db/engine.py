@@ -33,9 +33,11 @@ def make_engine(url: str | URL, *, statement_timeout_ms: int = 60_000, **overrid
     - `connect_timeout` and TCP keepalives make a vanished server show up as an error in seconds.
     - `statement_timeout` and `idle_in_transaction_session_timeout` stop one stuck client from
       holding locks that block every other staff member.
+    - `hide_parameters` keeps bound values (password hashes, token hashes, personal data) out of
+      SQL logs under `--debug` and out of error messages.
     """
     parsed = normalise_url(url)
-    kwargs: dict[str, Any] = {"future": True}
+    kwargs: dict[str, Any] = {"future": True, "hide_parameters": True}
     if parsed.get_backend_name() == "postgresql":
         kwargs.update(
             pool_pre_ping=True,

@@ -11,12 +11,19 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from ecomdesk.db.engine import make_session_factory
 from ecomdesk.db.models import AuditEntry, DeviceSession, Role, User, UserProfile, role_permissions
-from ecomdesk.services.errors import AuthenticationError, PermissionDenied, ReadOnlyError, Unavailable
+from ecomdesk.services.errors import (
+    AuthenticationError,
+    Conflict,
+    PermissionDenied,
+    ReadOnlyError,
+    Unavailable,
+    ValidationError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +57,8 @@ class Actor:
     permissions: frozenset[str]
     session_id: int | None = None
     display_name: str = ""
+    #: Set after an admin reset: until the user picks a new password, only that is allowed.
+    must_change_password: bool = False
 
     def can(self, permission: str) -> bool:
         return permission in self.permissions
@@ -87,6 +96,18 @@ class UnitOfWork:
         )
 
 
+def flush_unique(session: Session, index: str, field: str, message: str) -> None:
+    """Flush; a lost race on the unique `index` becomes the same `ValidationError` on `field`
+    that the check before it gives, instead of an IntegrityError."""
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        if index in str(exc.orig):
+            raise ValidationError({field: message}) from exc
+        raise
+
+
 def load_actor(session: Session, user_id: int, session_id: int | None, now: dt.datetime) -> Actor:
     """The acting user as the database says now; refuses ended sessions and disabled accounts."""
     row = session.execute(
@@ -94,8 +115,9 @@ def load_actor(session: Session, user_id: int, session_id: int | None, now: dt.d
             User.id,
             User.email,
             User.locked_at,
+            User.must_change_password,
             Role.name,
-            Role.id,
+            Role.id.label("role_id"),
             UserProfile.is_active,
             UserProfile.first_name,
             UserProfile.last_name,
@@ -111,10 +133,10 @@ def load_actor(session: Session, user_id: int, session_id: int | None, now: dt.d
         ended = device is None or device.revoked_at is not None or device.expires_at <= now
         if ended or device is None or device.user_id != user_id:
             raise AuthenticationError("This sign-in has ended (signed out or revoked). Please sign in again.")
-    grants = select(role_permissions.c.permission_code).where(role_permissions.c.role_id == row[4])
+    grants = select(role_permissions.c.permission_code).where(role_permissions.c.role_id == row.role_id)
     permissions = frozenset(session.scalars(grants))
     name = f"{row.first_name} {row.last_name}".strip()
-    return Actor(row.id, row.email, row.name, permissions, session_id, name)
+    return Actor(row.id, row.email, row.name, permissions, session_id, name, row.must_change_password)
 
 
 class ServiceContext:
@@ -152,6 +174,16 @@ class ServiceContext:
                 current = self._authorise(session, actor, permission, now)
                 yield UnitOfWork(session, current, now)
         except (OperationalError, InterfaceError) as exc:
+            sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+            if sqlstate.startswith("40"):
+                # A deadlock or serialization failure: the other transaction went through.
+                raise Conflict(
+                    "Someone else changed the same data at the same moment. Nothing was changed; try again."
+                ) from exc
+            if sqlstate == "57014":
+                raise Unavailable(
+                    "The database took too long to answer and the request was cancelled. Nothing was changed."
+                ) from exc
             raise Unavailable(
                 "The database cannot be reached right now. Nothing was changed; try again in a moment."
             ) from exc
@@ -168,6 +200,8 @@ class ServiceContext:
                 raise PermissionDenied(permission, "Please sign in first.")
             return None
         current = load_actor(session, actor.user_id, actor.session_id, now)
+        if permission is not None and current.must_change_password:
+            raise PermissionDenied(permission, "Please choose a new password first.")
         if permission is not None and not current.can(permission):
             raise PermissionDenied(permission)
         return current

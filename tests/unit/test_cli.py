@@ -38,12 +38,25 @@ def test_db_upgrade_brings_an_empty_database_to_head(empty_database_url, capsys)
     assert "already at" in capsys.readouterr().out
 
 
-def test_seed_fills_an_empty_shop_refuses_a_second_time_and_reset_starts_over(database_url, capsys):
+def test_seed_fills_an_empty_shop_refuses_a_second_time_and_reset_needs_an_admin(
+    database_url, capsys, monkeypatch
+):
+    import io
+
+    from ecomdesk.db.seed import DEMO_PASSWORD
+
     assert main(["seed", "--database-url", database_url, "--scale", "0.1"]) == 0
     assert "inventory_items" in capsys.readouterr().out
     assert main(["seed", "--database-url", database_url]) == 1
     assert "--reset" in capsys.readouterr().err
-    assert main(["seed", "--database-url", database_url, "--reset", "--inventory", "1234"]) == 0
+    reset = ["seed", "--database-url", database_url, "--reset", "--inventory", "1234"]
+    assert main(reset) == 2  # the shop has staff now: emptying it is an admin's decision
+    assert "--user EMAIL" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO(DEMO_PASSWORD + "\n"))
+    assert main([*reset, "--user", "manager@demo.shop", "--password-stdin"]) == 2
+    assert "only an administrator" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO(DEMO_PASSWORD + "\n"))
+    assert main([*reset, "--user", "admin@demo.shop", "--password-stdin"]) == 0
     out = capsys.readouterr().out
     assert "1,234" in out
 

@@ -45,3 +45,15 @@ def test_unknown_profile_lists_the_known_ones(tmp_path):
     store.save(ConnectionProfile("office", user="clerk"))
     with pytest.raises(ConfigurationError, match="office"):
         resolve_database_url(profile="warehouse", profiles=store)
+
+
+def test_database_identity_names_server_and_database_but_never_the_password() -> None:
+    from ecomdesk.config import database_identity
+
+    a = database_identity("postgresql+psycopg://clerk:s3cret@db.shop:5433/shop?sslmode=require")
+    assert a == "postgresql://clerk@db.shop:5433/shop"
+    assert "s3cret" not in a
+    # the same server by another driver name is the same database; a socket folder is kept
+    assert database_identity("postgresql://clerk@db.shop:5433/shop") == a
+    sock = database_identity("postgresql://postgres@/demo?host=/run/ecomdesk&application_name=x")
+    assert sock == "postgresql://postgres@/demo?host=%2Frun%2Fecomdesk"

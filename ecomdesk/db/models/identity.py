@@ -87,7 +87,8 @@ class User(Base):
     created_at: Mapped[dt.datetime] = created_at_column()
     updated_at: Mapped[dt.datetime] = updated_at_column()
 
-    role: Mapped[Role] = relationship(lazy="joined")
+    # Never loaded implicitly: a joined load would break `SELECT … FOR UPDATE` on users.
+    role: Mapped[Role] = relationship(lazy="raise_on_sql")
     profile: Mapped[UserProfile] = relationship(
         back_populates="user", uselist=False, cascade="all, delete-orphan", passive_deletes=True
     )

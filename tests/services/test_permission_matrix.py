@@ -1,0 +1,356 @@
+"""The role × permission matrix: every service method, called by a holder of every built-in role
+and of a custom role for each single permission, is allowed or refused exactly as its required
+permission says — and a refused call (or a read) changes nothing in the database, not even the
+audit trail. The same table of calls proves the read-only mode refuses every write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import Engine, text
+
+from ecomdesk.db.catalog import BUILTIN_ROLES, PERMISSIONS
+from ecomdesk.db.models import metadata
+from ecomdesk.services.context import Actor, ServiceContext
+from ecomdesk.services.errors import PermissionDenied, ReadOnlyError
+from ecomdesk.services.listing import ListQuery
+from ecomdesk.services.registry import Services
+from ecomdesk.services.users import ProfileFields, UserFields
+from tests.services.conftest import PASSWORD, MakeUser, png, role_id
+
+#: A role with no permission at all: "other user" targets hold it, so the guard against taking
+#: over accounts with more rights than one's own never decides a case here.
+NOBODY = "nobody"
+
+
+@dataclass
+class Env:
+    services: Services
+    engine: Engine
+    admin: Actor
+    actor: Actor
+    make_user: MakeUser
+    #: The services the call under test goes through (setup always uses the writable `services`).
+    api: Services
+
+    def other(self, **kwargs: object) -> Actor:
+        return self.make_user(NOBODY, **kwargs)
+
+    def custom_role(self) -> int:
+        n = len(self.services.roles.list_roles(self.admin))
+        return self.services.roles.create_role(self.admin, f"spare role {n}", frozenset()).id
+
+    def remembered(self, who: Actor) -> Actor:
+        return self.services.auth.authenticate(who.email, PASSWORD, remember=True).actor
+
+
+Call = Callable[[], object]
+
+
+@dataclass(frozen=True)
+class Op:
+    name: str
+    #: None: any signed-in user; otherwise any one of these permissions.
+    needs: frozenset[str] | None
+    writes: bool
+    prepare: Callable[[Env], Call]
+
+
+def _needs(*codes: str) -> frozenset[str]:
+    return frozenset(codes)
+
+
+def _fields(env: Env, email: str) -> UserFields:
+    return UserFields(email, "New", "Person", role_id(env.engine, NOBODY), "+49 30 1234567", "Main St 1")
+
+
+def _with_avatar(env: Env, who: Actor) -> Actor:
+    env.services.users.set_avatar(env.admin, who.user_id, png(), "a.png")
+    return who
+
+
+OPS: list[Op] = []
+READ, WRITE = False, True
+
+
+def op(name: str, needs: frozenset[str] | None, writes: bool) -> Callable[[Callable[[Env], Call]], None]:
+    """Register a call: `prepare(env)` sets up what the call needs (as admin) and returns it."""
+
+    def register(prepare: Callable[[Env], Call]) -> None:
+        OPS.append(Op(name, needs, writes, prepare))
+
+    return register
+
+
+# -- users --
+
+
+@op("users.list_users", _needs("users.read"), READ)
+def _list_users(e: Env) -> Call:
+    return lambda: e.api.users.list_users(e.actor, ListQuery())
+
+
+@op("users.get_user(other)", _needs("users.read"), READ)
+def _get_other(e: Env) -> Call:
+    other = e.other()
+    return lambda: e.api.users.get_user(e.actor, other.user_id)
+
+
+@op("users.get_user(self)", None, READ)
+def _get_self(e: Env) -> Call:
+    return lambda: e.api.users.get_user(e.actor, e.actor.user_id)
+
+
+@op("users.avatar(other)", _needs("users.read"), READ)
+def _avatar_other(e: Env) -> Call:
+    other = _with_avatar(e, e.other())
+    return lambda: e.api.users.avatar(e.actor, other.user_id)
+
+
+@op("users.avatar(self)", None, READ)
+def _avatar_self(e: Env) -> Call:
+    _with_avatar(e, e.actor)
+    return lambda: e.api.users.avatar(e.actor, e.actor.user_id)
+
+
+@op("users.create_user", _needs("users.write"), WRITE)
+def _create(e: Env) -> Call:
+    return lambda: e.api.users.create_user(e.actor, _fields(e, "brand.new@shop.example"))
+
+
+@op("users.update_user", _needs("users.write"), WRITE)
+def _update(e: Env) -> Call:
+    other = e.other()
+    return lambda: e.api.users.update_user(e.actor, other.user_id, _fields(e, other.email))
+
+
+@op("users.update_my_profile", None, WRITE)
+def _update_me(e: Env) -> Call:
+    return lambda: e.api.users.update_my_profile(e.actor, ProfileFields("Renamed", "Me", None, None))
+
+
+@op("users.set_avatar(other)", _needs("users.write"), WRITE)
+def _set_avatar_other(e: Env) -> Call:
+    other = e.other()
+    return lambda: e.api.users.set_avatar(e.actor, other.user_id, png(), "x.png")
+
+
+@op("users.set_avatar(self)", None, WRITE)
+def _set_avatar_self(e: Env) -> Call:
+    return lambda: e.api.users.set_avatar(e.actor, e.actor.user_id, png(), "me.png")
+
+
+@op("users.remove_avatar(other)", _needs("users.write"), WRITE)
+def _remove_avatar_other(e: Env) -> Call:
+    other = _with_avatar(e, e.other())
+    return lambda: e.api.users.remove_avatar(e.actor, other.user_id)
+
+
+@op("users.remove_avatar(self)", None, WRITE)
+def _remove_avatar_self(e: Env) -> Call:
+    _with_avatar(e, e.actor)
+    return lambda: e.api.users.remove_avatar(e.actor, e.actor.user_id)
+
+
+@op("users.set_active", _needs("users.write"), WRITE)
+def _deactivate(e: Env) -> Call:
+    other = e.other()
+    return lambda: e.api.users.set_active(e.actor, other.user_id, False)
+
+
+@op("users.unlock", _needs("users.write"), WRITE)
+def _unlock(e: Env) -> Call:
+    other = e.other()
+    return lambda: e.api.users.unlock(e.actor, other.user_id)
+
+
+@op("users.reset_password", _needs("users.write"), WRITE)
+def _reset(e: Env) -> Call:
+    other = e.other()
+    return lambda: e.api.users.reset_password(e.actor, other.user_id)
+
+
+@op("users.delete_user", _needs("users.write"), WRITE)
+def _delete(e: Env) -> Call:
+    other = e.other()
+    return lambda: e.api.users.delete_user(e.actor, other.user_id)
+
+
+# -- roles --
+
+
+@op("roles.list_permissions", None, READ)
+def _list_permissions(e: Env) -> Call:
+    return lambda: e.api.roles.list_permissions(e.actor)
+
+
+@op("roles.list_roles", _needs("users.read", "roles.manage"), READ)
+def _list_roles(e: Env) -> Call:
+    return lambda: e.api.roles.list_roles(e.actor)
+
+
+@op("roles.create_role", _needs("roles.manage"), WRITE)
+def _create_role(e: Env) -> Call:
+    return lambda: e.api.roles.create_role(e.actor, "Seasonal help", frozenset())
+
+
+@op("roles.update_role", _needs("roles.manage"), WRITE)
+def _update_role(e: Env) -> Call:
+    role = e.custom_role()
+    return lambda: e.api.roles.update_role(e.actor, role, name="Renamed role", permissions=frozenset())
+
+
+@op("roles.delete_role", _needs("roles.manage"), WRITE)
+def _delete_role(e: Env) -> Call:
+    role = e.custom_role()
+    return lambda: e.api.roles.delete_role(e.actor, role)
+
+
+# -- remembered devices and one's own password --
+
+
+@op("auth.list_sessions(self)", None, READ)
+def _sessions_mine(e: Env) -> Call:
+    return lambda: e.api.auth.list_sessions(e.actor)
+
+
+@op("auth.list_sessions(other)", _needs("sessions.manage"), READ)
+def _sessions_other(e: Env) -> Call:
+    other = e.remembered(e.other())
+    return lambda: e.api.auth.list_sessions(e.actor, other.user_id)
+
+
+@op("auth.list_sessions(everyone)", _needs("sessions.manage"), READ)
+def _sessions_everyone(e: Env) -> Call:
+    return lambda: e.api.auth.list_sessions(e.actor, -1)
+
+
+@op("auth.revoke_session(own)", None, WRITE)
+def _revoke_mine(e: Env) -> Call:
+    mine = e.remembered(e.actor)
+    return lambda: e.api.auth.revoke_session(e.actor, mine.session_id or 0)
+
+
+@op("auth.revoke_session(other)", _needs("sessions.manage"), WRITE)
+def _revoke_other(e: Env) -> Call:
+    theirs = e.remembered(e.other())
+    return lambda: e.api.auth.revoke_session(e.actor, theirs.session_id or 0)
+
+
+@op("auth.revoke_user_sessions(other)", _needs("sessions.manage"), WRITE)
+def _revoke_all_other(e: Env) -> Call:
+    theirs = e.remembered(e.other())
+    return lambda: e.api.auth.revoke_user_sessions(e.actor, theirs.user_id)
+
+
+@op("auth.sign_out", None, WRITE)
+def _sign_out(e: Env) -> Call:
+    mine = e.remembered(e.actor)
+    return lambda: e.api.auth.sign_out(mine)
+
+
+@op("auth.change_password", None, WRITE)
+def _change_password(e: Env) -> Call:
+    return lambda: e.api.auth.change_password(e.actor, PASSWORD, "another long passphrase 2027")
+
+
+def fingerprint(engine: Engine) -> dict[str, str]:
+    """Every table's row count and a digest of all its rows: equal fingerprints, equal data."""
+    result = {}
+    with engine.connect() as conn:
+        for table in metadata.sorted_tables:
+            result[table.name] = conn.execute(
+                text(
+                    f"SELECT count(*) || ':' || md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) "
+                    f"FROM {table.name} t"
+                )
+            ).scalar_one()
+    return result
+
+
+def _allowed(needs: frozenset[str] | None, held: frozenset[str]) -> bool:
+    return needs is None or bool(needs & held)
+
+
+ROLES = [*BUILTIN_ROLES, NOBODY, *PERMISSIONS]
+
+
+def _permissions_of(role: str) -> frozenset[str]:
+    if role in BUILTIN_ROLES:
+        return BUILTIN_ROLES[role][1]
+    return frozenset() if role == NOBODY else frozenset({role})
+
+
+def _env(engine: Engine, services: Services, make_user: MakeUser, role: str) -> Env:
+    admin = make_user("admin", email="root@shop.example")
+    services.roles.create_role(admin, NOBODY, frozenset())
+    role_name = role
+    if role not in BUILTIN_ROLES and role != NOBODY:
+        role_name = f"only {role}"
+        services.roles.create_role(admin, role_name, frozenset({role}))
+    actor = make_user(role_name, email="actor@shop.example", first_name="Acting", last_name="Person")
+    return Env(services, engine, admin, actor, make_user, services)
+
+
+def test_the_matrix_covers_every_public_service_method() -> None:
+    covered = {op.name.split("(")[0] for op in OPS}
+    services = (("users", "UserService"), ("roles", "RoleService"), ("auth", "AuthService"))
+    for service_name, service in services:
+        module = __import__(f"ecomdesk.services.{service_name}", fromlist=[service])
+        methods = {
+            f"{service_name}.{name}"
+            for name in vars(getattr(module, service))
+            if not name.startswith("_") and callable(getattr(getattr(module, service), name))
+        }
+        # Signing in and resuming are what make an actor (tested in test_auth); bootstrapping is
+        # the database owner's, with no actor at all (test_cli).
+        missing = methods - covered - {"auth.authenticate", "auth.resume", "users.bootstrap_user"}
+        assert not missing, f"add these to OPS: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_each_call_is_allowed_or_refused_exactly_as_the_matrix_says(
+    role: str, engine: Engine, services: Services, make_user: MakeUser
+) -> None:
+    env = _env(engine, services, make_user, role)
+    held = _permissions_of(role)
+    assert env.services.users.get_user(env.admin, env.actor.user_id).role in (role, f"only {role}")
+    wrong: list[str] = []
+    for op in OPS:
+        call = op.prepare(env)
+        before = fingerprint(engine)
+        expected = _allowed(op.needs, held)
+        try:
+            call()
+        except PermissionDenied:
+            if expected:
+                wrong.append(f"{op.name}: refused but should be allowed")
+            elif fingerprint(engine) != before:
+                wrong.append(f"{op.name}: refused but changed the database")
+            continue
+        if not expected:
+            wrong.append(f"{op.name}: allowed but needs {sorted(op.needs or ())}")
+        elif not op.writes and fingerprint(engine) != before:
+            wrong.append(f"{op.name}: a read changed the database")
+        elif op.writes and fingerprint(engine)["audit_log"] == before["audit_log"]:
+            wrong.append(f"{op.name}: a write left no audit entry")
+    assert wrong == []
+
+
+def test_read_only_mode_refuses_every_write_and_changes_nothing(
+    engine: Engine, services: Services, make_user: MakeUser
+) -> None:
+    env = _env(engine, services, make_user, "admin")
+    read_only = Services.from_context(ServiceContext(engine, read_only=True, clock=services.ctx.clock))
+    for op in OPS:
+        call = op.prepare(Env(services, engine, env.admin, env.actor, make_user, read_only))
+        before = fingerprint(engine)
+        if op.writes:
+            with pytest.raises(ReadOnlyError):
+                call()
+        else:
+            call()
+        assert fingerprint(engine) == before, op.name
