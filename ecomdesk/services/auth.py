@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 GENERIC_FAILURE: Final = "The email address or the password is not right."
 TOKEN_PREFIX: Final = "ecd1_"
 MAX_DEVICE_NAME: Final = 200
+#: `list_sessions(actor, EVERYONE)`: every user's remembered devices (needs `sessions.manage`).
+EVERYONE: Final = -1
 
 
 @cache
@@ -45,18 +47,19 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def throttle_delay(failures: int, *, free_attempts: int, max_delay: int) -> int:
-    """Seconds to wait after `failures` consecutive failures: 0 for the first few, then doubling."""
-    if failures < free_attempts:
-        return 0
-    return int(min(max_delay, 2 ** min(failures - free_attempts, 30)))
-
-
 @dataclass(frozen=True)
 class _Throttle:
+    """The shop's throttling settings, read once per attempt."""
+
     free: int
     max_delay: int
     disable_after: int
+
+    def delay(self, failures: int) -> int:
+        """Seconds to wait after `failures` failures in a row: none for the first few, then doubling."""
+        if failures < self.free:
+            return 0
+        return int(min(self.max_delay, 2 ** min(failures - self.free, 30)))
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,6 @@ class AuthService:
         self, uow: UnitOfWork, rules: _Throttle, user: User, password: str, remember: bool, device_name: str
     ) -> tuple[AuthenticationError | None, SignIn | None]:
         session, now = uow.session, uow.now
-        free, max_delay, disable_after = rules.free, rules.max_delay, rules.disable_after
         if user.locked_at is not None:
             verify_password(password, _dummy_hash())
             self._audit_failure(uow, user, user.email, "disabled")
@@ -141,7 +143,7 @@ class AuthService:
                 "Ask an administrator to unlock it.",
                 disabled=True,
             ), None
-        wait = throttle_delay(user.failed_login_count, free_attempts=free, max_delay=max_delay)
+        wait = rules.delay(user.failed_login_count)
         if wait and user.last_failed_login_at is not None:
             ready = user.last_failed_login_at + dt.timedelta(seconds=wait)
             if now < ready:
@@ -152,10 +154,10 @@ class AuthService:
         if not ok:
             user.failed_login_count += 1
             user.last_failed_login_at = now
-            if user.failed_login_count >= disable_after:
+            if user.failed_login_count >= rules.disable_after:
                 user.locked_at = now
             self._audit_failure(uow, user, user.email, "wrong_password")
-            wait = throttle_delay(user.failed_login_count, free_attempts=free, max_delay=max_delay)
+            wait = rules.delay(user.failed_login_count)
             if user.locked_at is not None:
                 return AuthenticationError(
                     "Too many failed sign-ins: this account is now disabled. "
@@ -193,7 +195,10 @@ class AuthService:
     @staticmethod
     def _throttled(seconds: float) -> AuthenticationError:
         whole = max(1, round(seconds))
-        when = f"{whole} seconds" if whole < 120 else f"{round(whole / 60)} minutes"
+        if whole >= 120:
+            when = f"{round(whole / 60)} minutes"
+        else:
+            when = "1 second" if whole == 1 else f"{whole} seconds"
         return AuthenticationError(
             f"{GENERIC_FAILURE} Too many failed attempts: try again in {when}.", retry_after=float(whole)
         )
@@ -299,7 +304,7 @@ class AuthService:
     def list_sessions(
         self, actor: Actor, user_id: int | None = None, *, include_ended: bool = False
     ) -> list[DeviceSessionInfo]:
-        """The actor's own devices, or (with `sessions.manage`) another user's or everyone's (-1)."""
+        """The actor's own devices, or (with `sessions.manage`) another user's or `EVERYONE`'s."""
         with self.ctx.read(actor, None) as uow:
             me = _require_actor(uow)
             target = me.user_id if user_id is None else user_id
@@ -310,7 +315,7 @@ class AuthService:
                 .join(User, User.id == DeviceSession.user_id)
                 .order_by(DeviceSession.last_used_at.desc(), DeviceSession.id.desc())
             )
-            if target != -1:
+            if target != EVERYONE:
                 stmt = stmt.where(DeviceSession.user_id == target)
             if not include_ended:
                 stmt = stmt.where(DeviceSession.revoked_at.is_(None), DeviceSession.expires_at > uow.now)

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from ecomdesk.db.models import AuditEntry, DeviceSession, User, UserProfile
-from ecomdesk.services.auth import GENERIC_FAILURE, token_hash
+from ecomdesk.services.auth import EVERYONE, GENERIC_FAILURE, token_hash
 from ecomdesk.services.context import ServiceContext
 from ecomdesk.services.errors import AuthenticationError, NotFound, PermissionDenied, ValidationError
 from ecomdesk.services.listing import ListQuery
@@ -118,7 +118,7 @@ def test_after_five_failures_each_attempt_waits_longer_and_a_good_login_clears_t
     # Even the right password is refused during the wait, and the refusal is not counted.
     with pytest.raises(AuthenticationError) as waiting:
         services.auth.authenticate("target@shop.example", PASSWORD)
-    assert waiting.value.retry_after == 1.0 and "try again in 1 seconds" in waiting.value.message
+    assert waiting.value.retry_after == 1.0 and "try again in 1 second." in waiting.value.message
     assert _count(engine, "target@shop.example") == (5, False)
 
     delays = []
@@ -334,7 +334,7 @@ def test_users_see_and_revoke_only_their_own_sessions_unless_they_manage_session
     with pytest.raises(NotFound):
         services.auth.revoke_session(mine.actor, 999_999)
     # an admin sees everyone's, and revokes anyone's
-    everyone = services.auth.list_sessions(staff.admin, -1)
+    everyone = services.auth.list_sessions(staff.admin, EVERYONE)
     assert {s.device_name for s in everyone} == {"Mine", "Vic's"}
     assert services.auth.revoke_user_sessions(staff.admin, other.actor.user_id) == 1
     assert services.auth.list_sessions(staff.admin, other.actor.user_id) == []

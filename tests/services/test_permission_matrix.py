@@ -14,6 +14,7 @@ from sqlalchemy import Engine, text
 
 from ecomdesk.db.catalog import BUILTIN_ROLES, PERMISSIONS
 from ecomdesk.db.models import metadata
+from ecomdesk.services.auth import EVERYONE
 from ecomdesk.services.context import Actor, ServiceContext
 from ecomdesk.services.errors import PermissionDenied, ReadOnlyError
 from ecomdesk.services.listing import ListQuery
@@ -225,7 +226,7 @@ def _sessions_other(e: Env) -> Call:
 
 @op("auth.list_sessions(everyone)", _needs("sessions.manage"), READ)
 def _sessions_everyone(e: Env) -> Call:
-    return lambda: e.api.auth.list_sessions(e.actor, -1)
+    return lambda: e.api.auth.list_sessions(e.actor, EVERYONE)
 
 
 @op("auth.revoke_session(own)", None, WRITE)
