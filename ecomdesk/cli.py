@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import getpass
 import logging
+import os
 import re
 import socket
 import sys
@@ -173,6 +174,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ecomdesk: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader left (`ecomdesk user list | head`): stop quietly, as Unix tools do, and keep
+        # the interpreter's final flush from failing on the closed pipe.
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     raise AssertionError(f"unhandled command {args.command}")
 
 
@@ -406,10 +413,11 @@ def _user_list(args: argparse.Namespace, services: Services, actor: Actor) -> in
             raise UsageError(f"no role named {args.role!r} (roles: {', '.join(sorted(roles))})")
         filters["role_id"] = roles[args.role.lower()]
     offset = 0
-    print("id\temail\tname\trole\tactive\tlast sign-in")
     while True:
         query = ListQuery(args.search, filters, (SortKey("email"),), offset, 500)
         page = services.users.list_users(actor, query)
+        if offset == 0:  # only once the first page was allowed: a refusal prints no header
+            print("id\temail\tname\trole\tactive\tlast sign-in")
         for u in page.rows:
             last = u.last_login_at.isoformat(timespec="seconds") if u.last_login_at else "never"
             state = ("yes" if u.is_active else "no") + (" (locked)" if u.locked else "")

@@ -192,6 +192,7 @@ def test_a_viewer_may_not_list_accounts(
     _stdin(monkeypatch, ADMIN_PASSWORD + "\n")
     create = ["user", "create", "--database-url", database_url, "--email", "vic@shop.example"]
     assert main([*create, "--role", "viewer", "--password-stdin"]) == 0
+    capsys.readouterr()
     _stdin(monkeypatch, ADMIN_PASSWORD + "\n")
     assert (
         main(
@@ -199,4 +200,21 @@ def test_a_viewer_may_not_list_accounts(
         )
         == 1
     )
-    assert "users.read" in capsys.readouterr().err
+    refused = capsys.readouterr()
+    assert "users.read" in refused.err and refused.out == ""
+
+
+def test_a_reader_that_leaves_early_ends_the_listing_quietly(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _create_admin(monkeypatch, database_url)
+
+    class ClosedPipe(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    _stdin(monkeypatch, ADMIN_PASSWORD + "\n")
+    monkeypatch.setattr("sys.stdout", ClosedPipe())
+    args = ["user", "list", "--database-url", database_url, "--user", "boss@shop.example", "--password-stdin"]
+    assert main(args) == 141
+    assert "Traceback" not in capsys.readouterr().err
