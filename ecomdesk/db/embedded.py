@@ -132,7 +132,13 @@ class EmbeddedServer:
             if not self.initialised:
                 self._initdb()
             if self.is_running():
-                return False
+                gone = self._deleted_server_binary()
+                if gone is None:
+                    return False
+                # Started by an installation since removed or upgraded (its timezone data and
+                # libraries are gone, so new connections fail): restart it with ours.
+                log.warning("restarting the local server: its program %s was deleted", gone)
+                self._pg_ctl(["-w", "-m", "fast", "stop"], check=True)
             self._prepare_socket_dir()
             options = [
                 "-c listen_addresses=''",
@@ -247,6 +253,15 @@ class EmbeddedServer:
             out.seek(0)
             err.seek(0)
             return subprocess.CompletedProcess(cmd, proc.returncode, out.read(), err.read())
+
+    def _deleted_server_binary(self) -> str | None:
+        """The running server's program path when that file no longer exists (Linux), else None."""
+        try:
+            pid = int((self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+            exe = str(Path(f"/proc/{pid}/exe").readlink())
+        except (OSError, ValueError):
+            return None
+        return exe.removesuffix(" (deleted)") if exe.endswith(" (deleted)") else None
 
     def _log_tail(self, lines: int = 20) -> str:
         try:

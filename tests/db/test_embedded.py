@@ -38,3 +38,42 @@ def test_long_cluster_paths_get_a_short_socket_folder(tmp_path):
             assert conn.execute("SELECT 1").fetchone() == (1,)
     finally:
         server.destroy()
+
+
+def test_a_server_left_running_by_a_deleted_installation_is_restarted_with_ours(tmp_path):
+    """Reinstalling the app while its demo server runs deletes the server's own files (timezone
+    data among them): new connections then fail with 'invalid value for parameter TimeZone'."""
+    import shutil
+    import sys
+
+    import pytest
+
+    from ecomdesk.db.embedded import find_bin_dir
+    from ecomdesk.db.engine import make_engine
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("reads /proc")
+    # A copy of the whole installation: the binaries find their libraries relative to themselves.
+    site = find_bin_dir().parents[2]
+    install = tmp_path / "old-install"
+    for name in ("pgserver", "pgserver.libs"):
+        if (site / name).exists():
+            shutil.copytree(site / name, install / name, symlinks=True)
+    bin_dir = install / "pgserver" / "pginstall" / "bin"
+    if not bin_dir.exists():
+        pytest.skip("the PostgreSQL binaries are not pgserver's")
+    old = EmbeddedServer(tmp_path / "cluster", bin_dir=bin_dir)
+    ours = EmbeddedServer(tmp_path / "cluster")
+    try:
+        assert old.start() is True
+        shutil.rmtree(install)
+        assert ours.start() is True  # restarted, not reused
+        engine = make_engine(ours.url())  # sets timezone=UTC, which needs the server's tz data
+        try:
+            with engine.connect() as conn:
+                assert conn.exec_driver_sql("SHOW timezone").scalar() == "UTC"
+        finally:
+            engine.dispose()
+        assert ours.start() is False  # healthy now: reused
+    finally:
+        ours.destroy()
