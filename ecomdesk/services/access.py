@@ -10,8 +10,8 @@ from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from ecomdesk.db.catalog import ADMIN
-from ecomdesk.db.models import DeviceSession, Role, User, UserProfile, role_permissions
-from ecomdesk.services.context import Actor, UnitOfWork
+from ecomdesk.db.models import DeviceSession, Role, User, UserProfile
+from ecomdesk.services.context import Actor, UnitOfWork, role_permission_set
 from ecomdesk.services.errors import Conflict, PermissionDenied
 
 
@@ -20,11 +20,6 @@ def require_actor(uow: UnitOfWork) -> Actor:
     if uow.actor is None:
         raise PermissionDenied("", "Please sign in first.")
     return uow.actor
-
-
-def role_permission_set(session: Session, role_id: int) -> frozenset[str]:
-    stmt = select(role_permissions.c.permission_code).where(role_permissions.c.role_id == role_id)
-    return frozenset(session.scalars(stmt))
 
 
 def ensure_may_grant(actor: Actor, permissions: frozenset[str], what: str) -> None:
@@ -36,6 +31,11 @@ def ensure_may_grant(actor: Actor, permissions: frozenset[str], what: str) -> No
             missing[0],
             f"You cannot {what}: it involves rights you don't have yourself ({', '.join(missing)}).",
         )
+
+
+def ensure_may_grant_role(session: Session, actor: Actor, role_id: int, what: str) -> None:
+    """`ensure_may_grant` for everything role `role_id` holds (giving it, or acting on its holder)."""
+    ensure_may_grant(actor, role_permission_set(session, role_id), what)
 
 
 def admin_role_id(session: Session, *, lock: bool = False) -> int:

@@ -25,7 +25,7 @@ from ecomdesk.services.context import Actor, ServiceContext, UnitOfWork, load_ac
 from ecomdesk.services.errors import AuthenticationError, NotFound, PermissionDenied, ValidationError
 from ecomdesk.services.passwords import hash_password, verify_password
 from ecomdesk.services.policy import check_new_password
-from ecomdesk.services.settings import read_int_setting
+from ecomdesk.services.settings import read_int_settings
 
 log = logging.getLogger(__name__)
 
@@ -113,9 +113,12 @@ class AuthService:
             session = uow.session
             # Read by every attempt, known email or not, so both paths run the same queries.
             rules = _Throttle(
-                free=read_int_setting(session, "auth.lockout_after_failures"),
-                max_delay=read_int_setting(session, "auth.max_delay_seconds"),
-                disable_after=read_int_setting(session, "auth.disable_after_failures"),
+                *read_int_settings(
+                    session,
+                    "auth.lockout_after_failures",
+                    "auth.max_delay_seconds",
+                    "auth.disable_after_failures",
+                )
             )
             user = session.scalars(
                 select(User).where(func.lower(User.email) == wanted).with_for_update(of=User, key_share=True)
@@ -216,7 +219,7 @@ class AuthService:
 
     def _open_device_session(self, uow: UnitOfWork, user_id: int, device_name: str) -> tuple[str, int]:
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        days = read_int_setting(uow.session, "sessions.lifetime_days")
+        [days] = read_int_settings(uow.session, "sessions.lifetime_days")
         name = " ".join(device_name.split())[:MAX_DEVICE_NAME] or "Unnamed device"
         device = DeviceSession(
             user_id=user_id,

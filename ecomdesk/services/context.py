@@ -108,6 +108,12 @@ def flush_unique(session: Session, index: str, field: str, message: str) -> None
         raise
 
 
+def role_permission_set(session: Session, role_id: int) -> frozenset[str]:
+    """What a role may do, as the database says now."""
+    stmt = select(role_permissions.c.permission_code).where(role_permissions.c.role_id == role_id)
+    return frozenset(session.scalars(stmt))
+
+
 def load_actor(session: Session, user_id: int, session_id: int | None, now: dt.datetime) -> Actor:
     """The acting user as the database says now; refuses ended sessions and disabled accounts."""
     row = session.execute(
@@ -133,8 +139,7 @@ def load_actor(session: Session, user_id: int, session_id: int | None, now: dt.d
         ended = device is None or device.revoked_at is not None or device.expires_at <= now
         if ended or device is None or device.user_id != user_id:
             raise AuthenticationError("This sign-in has ended (signed out or revoked). Please sign in again.")
-    grants = select(role_permissions.c.permission_code).where(role_permissions.c.role_id == row.role_id)
-    permissions = frozenset(session.scalars(grants))
+    permissions = role_permission_set(session, row.role_id)
     name = f"{row.first_name} {row.last_name}".strip()
     return Actor(row.id, row.email, row.name, permissions, session_id, name, row.must_change_password)
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from ecomdesk.db.catalog import ADMIN
 from ecomdesk.db.models import Permission, Role, User, role_permissions
-from ecomdesk.services.access import ensure_may_grant, require_actor, role_permission_set
+from ecomdesk.services.access import ensure_may_grant, require_actor
 from ecomdesk.services.context import Actor, ServiceContext, flush_unique
 from ecomdesk.services.errors import Conflict, NotFound, PermissionDenied, ValidationError
 
@@ -77,7 +77,7 @@ class RoleService:
             if not (me.can("users.read") or me.can("roles.manage")):
                 raise PermissionDenied("users.read")
             roles = uow.session.scalars(select(Role).order_by(Role.is_builtin.desc(), func.lower(Role.name)))
-            return [self._info(uow.session, role) for role in roles]
+            return self._infos(uow.session, list(roles))
 
     def create_role(
         self, actor: Actor, name: str, permissions: frozenset[str], description: str = ""
@@ -172,19 +172,35 @@ class RoleService:
 
     # -- helpers ----------------------------------------------------------------------------
 
+    @classmethod
+    def _info(cls, session: Session, role: Role) -> RoleInfo:
+        return cls._infos(session, [role])[0]
+
     @staticmethod
-    def _info(session: Session, role: Role) -> RoleInfo:
-        count = session.scalar(select(func.count()).select_from(User).where(User.role_id == role.id)) or 0
-        return RoleInfo(
-            role.id,
-            role.name,
-            role.description,
-            role.is_builtin,
-            _is_admin(role),
-            role_permission_set(session, role.id),
-            count,
-            role.updated_at,
+    def _infos(session: Session, roles: list[Role]) -> list[RoleInfo]:
+        """Roles with their grants and holder counts: two queries however many roles."""
+        ids = [role.id for role in roles]
+        held = select(User.role_id, func.count()).where(User.role_id.in_(ids)).group_by(User.role_id)
+        counts: dict[int, int] = {role_id: count for role_id, count in session.execute(held)}
+        grants: dict[int, set[str]] = {role_id: set() for role_id in ids}
+        rows = select(role_permissions.c.role_id, role_permissions.c.permission_code).where(
+            role_permissions.c.role_id.in_(ids)
         )
+        for role_id, code in session.execute(rows):
+            grants[role_id].add(code)
+        return [
+            RoleInfo(
+                role.id,
+                role.name,
+                role.description,
+                role.is_builtin,
+                _is_admin(role),
+                frozenset(grants[role.id]),
+                counts.get(role.id, 0),
+                role.updated_at,
+            )
+            for role in roles
+        ]
 
     @staticmethod
     def _validate(

@@ -11,18 +11,18 @@ from ecomdesk.db.catalog import DEFAULT_SETTINGS
 from ecomdesk.db.models import SystemSetting
 
 
-def read_setting(session: Session, key: str) -> Any:
-    """The stored value of `key`, or its catalogue default when the row is missing."""
-    if key not in DEFAULT_SETTINGS:
-        raise KeyError(key)
-    value = session.scalar(select(SystemSetting.value).where(SystemSetting.key == key))
-    return DEFAULT_SETTINGS[key] if value is None else value
-
-
-def read_int_setting(session: Session, key: str) -> int:
-    """An integer setting; a value someone stored with the wrong type falls back to the default."""
-    value = read_setting(session, key)
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return int(DEFAULT_SETTINGS[key])
+def read_int_settings(session: Session, *keys: str) -> list[int]:
+    """Integer settings in one query; a value stored with the wrong type falls back to the default."""
+    unknown = [key for key in keys if key not in DEFAULT_SETTINGS]
+    if unknown:
+        raise KeyError(unknown[0])
+    query = select(SystemSetting.key, SystemSetting.value).where(SystemSetting.key.in_(keys))
+    # (dict(result) would take the Result for a mapping: it has .keys())
+    stored: dict[str, Any] = {key: value for key, value in session.execute(query)}
+    values = []
+    for key in keys:
+        try:
+            values.append(int(stored.get(key, DEFAULT_SETTINGS[key])))
+        except (TypeError, ValueError):
+            values.append(int(DEFAULT_SETTINGS[key]))
+    return values

@@ -19,11 +19,10 @@ from sqlalchemy.orm import Session
 from ecomdesk.db.models import Role, User, UserProfile
 from ecomdesk.services import files
 from ecomdesk.services.access import (
-    ensure_may_grant,
+    ensure_may_grant_role,
     ensure_not_last_admin,
     require_actor,
     revoke_live_sessions,
-    role_permission_set,
 )
 from ecomdesk.services.context import Actor, ServiceContext, UnitOfWork, flush_unique
 from ecomdesk.services.errors import Conflict, NotFound, PermissionDenied, ValidationError
@@ -307,7 +306,7 @@ class UserService:
         if problems:
             raise ValidationError(problems)
         if uow.actor is not None:
-            ensure_may_grant(uow.actor, role_permission_set(session, fields.role_id), "give this role")
+            ensure_may_grant_role(session, uow.actor, fields.role_id, "give this role")
         user = User(
             email=email,
             password_hash=hash_password(password if password is not None else str(temporary)),
@@ -348,13 +347,13 @@ class UserService:
                     f"{before.email} was changed by someone else after you opened it. "
                     "Reload to see their changes."
                 )
-            ensure_may_grant(me, role_permission_set(session, user.role_id), "edit this account")
+            ensure_may_grant_role(session, me, user.role_id, "edit this account")
             email = normalise_email(fields.email)
             problems = self._validate(session, fields, email, user_id=user_id)
             if problems:
                 raise ValidationError(problems)
             if fields.role_id != user.role_id:
-                ensure_may_grant(me, role_permission_set(session, fields.role_id), "give this role")
+                ensure_may_grant_role(session, me, fields.role_id, "give this role")
                 ensure_not_last_admin(session, user, "change this account's role")
             user.email = email
             user.role_id = fields.role_id
@@ -430,7 +429,7 @@ class UserService:
                 return self._load(uow.session, user_id)
             if not active and user_id == me.user_id:
                 raise Conflict("You cannot deactivate your own account.")
-            ensure_may_grant(me, role_permission_set(uow.session, user.role_id), "change this account")
+            ensure_may_grant_role(uow.session, me, user.role_id, "change this account")
             if not active:
                 ensure_not_last_admin(uow.session, user, "deactivate this account")
             profile.is_active = active
@@ -450,11 +449,9 @@ class UserService:
         with self.ctx.write(actor, "users.write") as uow:
             me = require_actor(uow)
             user, _ = self._lock(uow.session, user_id)
-            ensure_may_grant(me, role_permission_set(uow.session, user.role_id), "unlock this account")
+            ensure_may_grant_role(uow.session, me, user.role_id, "unlock this account")
             was = {"locked": user.locked_at is not None, "failed_login_count": user.failed_login_count}
-            user.locked_at = None
-            user.failed_login_count = 0
-            user.last_failed_login_at = None
+            self._clear_lock(user)
             uow.session.flush()
             uow.audit("user.unlocked", "user", user_id, before=was, after={"locked": False})
             return self._load(uow.session, user_id)
@@ -467,13 +464,11 @@ class UserService:
             if user_id == me.user_id:
                 raise Conflict("Use “Change my password” for your own account.")
             user, _ = self._lock(uow.session, user_id)
-            ensure_may_grant(me, role_permission_set(uow.session, user.role_id), "reset this password")
+            ensure_may_grant_role(uow.session, me, user.role_id, "reset this password")
             temporary = generate_temporary_password()
             user.password_hash = hash_password(temporary)
             user.must_change_password = True
-            user.locked_at = None
-            user.failed_login_count = 0
-            user.last_failed_login_at = None
+            self._clear_lock(user)
             revoked = revoke_live_sessions(uow.session, user_id, uow.now)
             uow.audit("user.password_reset", "user", user_id, after={"sessions_revoked": revoked})
             return temporary
@@ -485,7 +480,7 @@ class UserService:
             if user_id == me.user_id:
                 raise Conflict("You cannot delete your own account.")
             user, profile = self._lock(uow.session, user_id)
-            ensure_may_grant(me, role_permission_set(uow.session, user.role_id), "delete this account")
+            ensure_may_grant_role(uow.session, me, user.role_id, "delete this account")
             ensure_not_last_admin(uow.session, user, "delete this account")
             before = self._load(uow.session, user_id)
             avatar = profile.avatar_file_id
@@ -506,7 +501,14 @@ class UserService:
         target = uow.session.get(User, user_id)
         if target is None:
             raise NotFound("That user no longer exists.")
-        ensure_may_grant(me, role_permission_set(uow.session, target.role_id), "change this account")
+        ensure_may_grant_role(uow.session, me, target.role_id, "change this account")
+
+    @staticmethod
+    def _clear_lock(user: User) -> None:
+        """Forget failed sign-ins and the lock they caused (an admin's unlock or reset)."""
+        user.locked_at = None
+        user.failed_login_count = 0
+        user.last_failed_login_at = None
 
     @staticmethod
     def _load(session: Session, user_id: int) -> UserRecord:
