@@ -36,6 +36,9 @@ class ListQuery:
     sort: Sequence[SortKey] = ()
     offset: int = 0
     limit: int = 200
+    #: The row count the caller already has (from an earlier page of the same query): the service
+    #: skips counting and may read windows near the end backwards.
+    known_total: int | None = None
 
 
 @dataclass(frozen=True)

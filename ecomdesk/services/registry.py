@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Engine
 
 from ecomdesk.services.auth import AuthService
 from ecomdesk.services.context import ServiceContext
+from ecomdesk.services.inventory import InventoryTable
 from ecomdesk.services.roles import RoleService
+from ecomdesk.services.tables import Table
 from ecomdesk.services.users import UserService
 
 
@@ -18,6 +21,9 @@ class Services:
     auth: AuthService
     users: UserService
     roles: RoleService
+    inventory: InventoryTable
+    #: Every list the app shows, by view name (`ecomdesk export <name>`, the grids).
+    tables: dict[str, Table[Any]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, engine: Engine, *, read_only: bool = False) -> Services:
@@ -26,4 +32,6 @@ class Services:
 
     @classmethod
     def from_context(cls, ctx: ServiceContext) -> Services:
-        return cls(ctx, AuthService(ctx), UserService(ctx), RoleService(ctx))
+        inventory = InventoryTable(ctx)
+        tables: dict[str, Table[Any]] = {table.spec.name: table for table in (inventory,)}
+        return cls(ctx, AuthService(ctx), UserService(ctx), RoleService(ctx), inventory, tables)

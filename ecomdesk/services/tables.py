@@ -1,0 +1,338 @@
+"""Tables: the one description of every list the app shows, and the one way to page and export it.
+
+A `Table` names its columns (each column key is also its sort key and the attribute of its row
+record), its filters and its read permission. `SqlTable` implements paging and CSV export once over
+any SELECT: paging by offset windows that read backwards near the end (so jumping to the last row
+of a million is as quick as the first), export by PostgreSQL's COPY streamed to a file (so all
+matching rows leave at close to psql's speed, formatted and neutralised by the server).
+
+Spreadsheet formula injection: a text cell starting with `=`, `+`, `-`, `@`, a tab or a carriage
+return is written with a leading apostrophe, so Excel or LibreOffice show it as text instead of
+evaluating it. Numbers, money and dates are written as plain values and never neutralised.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import IO, Any, Generic, TypeVar
+
+from sqlalchemy import ColumnElement, FromClause, Select, String, case, cast, func, literal, select
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.orm import Session
+
+from ecomdesk.services.context import Actor, ServiceContext, UnitOfWork
+from ecomdesk.services.errors import ValidationError
+from ecomdesk.services.listing import ListQuery, Page, SortKey, check_window
+
+Row = TypeVar("Row")
+
+#: Characters that make a spreadsheet treat a cell as a formula (OWASP "CSV injection").
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+class Kind(enum.StrEnum):
+    """How a column's values look: the UI formats and aligns by kind, export writes them by kind."""
+
+    TEXT = "text"
+    INTEGER = "integer"
+    MONEY = "money"
+    DECIMAL = "decimal"
+    PERCENT = "percent"
+    DATETIME = "datetime"
+    BOOL = "bool"
+
+    @property
+    def numeric(self) -> bool:
+        return self in (Kind.INTEGER, Kind.MONEY, Kind.DECIMAL, Kind.PERCENT)
+
+
+@dataclass(frozen=True)
+class Column:
+    """`key` is the sort key, the record attribute, the CSV column id and the settings key."""
+
+    key: str
+    title: str
+    kind: Kind = Kind.TEXT
+    sortable: bool = True
+    #: Shown until the user hides it in the column chooser.
+    shown: bool = True
+
+
+class FilterKind(enum.StrEnum):
+    CHOICE = "choice"  # one value from `Table.choices(actor, key)`
+    FLAG = "flag"  # true / false / either
+
+
+@dataclass(frozen=True)
+class FilterSpec:
+    key: str
+    title: str
+    kind: FilterKind
+    #: Words for a FLAG's two states, e.g. ("Active", "Inactive").
+    labels: tuple[str, str] = ("Yes", "No")
+
+
+@dataclass(frozen=True)
+class Choice:
+    value: Any
+    label: str
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """Everything a grid or an export needs to know about one list, without touching the database."""
+
+    name: str  # the view name: `ecomdesk export <name>`, settings keys, screenshots
+    title: str
+    singular: str  # "item" → "1 item", "1,000,000 items"
+    plural: str
+    columns: tuple[Column, ...]
+    default_sort: tuple[SortKey, ...]
+    filters: tuple[FilterSpec, ...] = ()
+    search_hint: str = "Search"
+
+    def column(self, key: str) -> Column:
+        for column in self.columns:
+            if column.key == key:
+                return column
+        raise KeyError(key)
+
+    def count_text(self, count: int) -> str:
+        return f"{count:,} {self.singular if count == 1 else self.plural}"
+
+
+ProgressFn = Callable[[int, int], None]
+CancelledFn = Callable[[], bool]
+
+
+class ExportCancelled(Exception):
+    """The export was stopped by the user; the partial file must not be kept."""
+
+
+class Table(Generic[Row]):
+    """The interface every grid and export uses. Rows are frozen records with one attribute per column."""
+
+    spec: TableSpec
+
+    def page(self, actor: Actor, query: ListQuery) -> Page[Row]:
+        raise NotImplementedError
+
+    def choices(self, actor: Actor, key: str) -> list[Choice]:
+        """The values a CHOICE filter offers."""
+        raise NotImplementedError
+
+    def export_csv(
+        self,
+        actor: Actor,
+        query: ListQuery,
+        out: IO[bytes],
+        *,
+        columns: Sequence[str] | None = None,
+        bom: bool = False,
+        progress: ProgressFn | None = None,
+        cancelled: CancelledFn | None = None,
+    ) -> int:
+        """Every row matching `query`'s search, filters and sort (its window is ignored) as CSV."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Source:
+    """What an `SqlTable` reads: the FROM clause, one SQL expression per column, and row building."""
+
+    from_: FromClause
+    columns: Mapping[str, ColumnElement[Any]]
+    primary_key: ColumnElement[Any]
+    #: Extra expressions a record needs beyond the columns (e.g. ids), by name.
+    extra: Mapping[str, ColumnElement[Any]] = field(default_factory=dict)
+
+
+class SqlTable(Table[Row]):
+    """Paging and export over one SELECT; subclasses give the source, search, filters and records."""
+
+    #: The permission needed to read this table (None: any signed-in user; check in `authorise`).
+    permission: str | None = None
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+
+    # -- what a subclass provides -------------------------------------------------------------
+
+    def source(self) -> Source:
+        raise NotImplementedError
+
+    def search(self, text: str) -> ColumnElement[bool] | None:
+        """The condition for the search box's text (already stripped and non-empty)."""
+        return None
+
+    def filter(self, key: str, value: Any) -> ColumnElement[bool]:
+        raise ValidationError({"filters": f"Unknown filter: {key}."})
+
+    def record(self, row: RowMapping) -> Row:
+        raise NotImplementedError
+
+    def authorise(self, uow: UnitOfWork) -> None:
+        """Extra checks beyond `permission` (called inside the unit of work)."""
+
+    def choices_query(self, session: Session, key: str) -> list[Choice]:
+        raise ValidationError({"filters": f"{key} offers no choices."})
+
+    # -- the shared machinery -----------------------------------------------------------------
+
+    def page(self, actor: Actor, query: ListQuery) -> Page[Row]:
+        check_window(query)
+        with self.ctx.read(actor, self.permission) as uow:
+            self.authorise(uow)
+            src = self.source()
+            stmt = self._filtered(select(*self._labelled(src)).select_from(src.from_), query)
+            total = query.known_total
+            if total is None:
+                total = self._total(uow.session, src, query)
+            keys = self._sort_keys(query)
+            # Near the end, read backwards: OFFSET must skip every row before the window, so the
+            # last page of a million rows costs as much as reading them all unless it starts there.
+            backwards = query.offset > total // 2 and query.offset < total
+            if backwards:
+                end = min(query.offset + query.limit, total)
+                limit = end - query.offset
+                stmt = stmt.order_by(*self._order(src, keys, reverse=True))
+                stmt = stmt.offset(total - end).limit(limit)
+                rows = list(reversed(uow.session.execute(stmt).mappings().all()))
+            else:
+                stmt = stmt.order_by(*self._order(src, keys, reverse=False))
+                rows = list(uow.session.execute(stmt.offset(query.offset).limit(query.limit)).mappings())
+            return Page([self.record(row) for row in rows], total, query.offset)
+
+    def choices(self, actor: Actor, key: str) -> list[Choice]:
+        with self.ctx.read(actor, self.permission) as uow:
+            self.authorise(uow)
+            return self.choices_query(uow.session, key)
+
+    def export_csv(
+        self,
+        actor: Actor,
+        query: ListQuery,
+        out: IO[bytes],
+        *,
+        columns: Sequence[str] | None = None,
+        bom: bool = False,
+        progress: ProgressFn | None = None,
+        cancelled: CancelledFn | None = None,
+    ) -> int:
+        keys = list(columns) if columns is not None else [c.key for c in self.spec.columns if c.shown]
+        unknown = [key for key in keys if key not in {c.key for c in self.spec.columns}]
+        if unknown or not keys:
+            raise ValidationError(
+                {
+                    "columns": f"Unknown column: {', '.join(unknown)}."
+                    if unknown
+                    else "Choose at least one column to export."
+                }
+            )
+        with self.ctx.read(actor, self.permission) as uow:
+            self.authorise(uow)
+            src = self.source()
+            total = self._total(uow.session, src, query)
+            texts = [
+                _csv_text(src.columns[key], self.spec.column(key).kind).label(f"c{i}")
+                for i, key in enumerate(keys)
+            ]
+            stmt = self._filtered(select(*texts).select_from(src.from_), query)
+            stmt = stmt.order_by(*self._order(src, self._sort_keys(query), reverse=False))
+            compiled = stmt.compile(
+                dialect=uow.session.get_bind().dialect, compile_kwargs={"render_postcompile": True}
+            )
+            header = ",".join(_quote(self.spec.column(key).title) for key in keys) + "\n"
+            if bom:
+                out.write(UTF8_BOM)
+            out.write(header.encode())
+            raw = uow.session.connection().connection.driver_connection
+            written = 0
+            with raw.cursor() as cursor:  # type: ignore[union-attr]
+                copy_sql = f"COPY ({compiled.string}) TO STDOUT WITH (FORMAT csv)"
+                with cursor.copy(copy_sql, compiled.params) as copy:
+                    for chunk in copy:
+                        if cancelled is not None and cancelled():
+                            raise ExportCancelled()
+                        out.write(chunk)
+                        # A row may hold a quoted line break, so this is an estimate for the bar only.
+                        written += bytes(chunk).count(b"\n")
+                        if progress is not None:
+                            progress(min(written, total), total)
+                rows = cursor.rowcount
+            if progress is not None:
+                progress(rows, rows)
+            return rows
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _labelled(self, src: Source) -> list[ColumnElement[Any]]:
+        exprs: list[ColumnElement[Any]] = [expr.label(key) for key, expr in src.columns.items()]
+        exprs += [expr.label(key) for key, expr in src.extra.items() if key not in src.columns]
+        return exprs
+
+    def _filtered(self, stmt: Select[Any], query: ListQuery) -> Select[Any]:
+        text = query.search.strip()
+        if text:
+            condition = self.search(text)
+            if condition is not None:
+                stmt = stmt.where(condition)
+        for key, value in query.filters.items():
+            if value is not None:
+                stmt = stmt.where(self.filter(key, value))
+        return stmt
+
+    def _total(self, session: Session, src: Source, query: ListQuery) -> int:
+        matching = self._filtered(select(literal(1)).select_from(src.from_), query).subquery()
+        return int(session.scalar(select(func.count()).select_from(matching)) or 0)
+
+    def _sort_keys(self, query: ListQuery) -> Sequence[SortKey]:
+        sortable = {c.key for c in self.spec.columns if c.sortable}
+        unknown = [k.key for k in query.sort if k.key not in sortable]
+        if unknown:
+            raise ValidationError({"sort": f"Cannot sort by {', '.join(unknown)}."})
+        return query.sort or self.spec.default_sort
+
+    @staticmethod
+    def _order(src: Source, keys: Sequence[SortKey], *, reverse: bool) -> list[ColumnElement[Any]]:
+        """ORDER BY for `keys` then the primary key; `reverse` gives the exact mirror order."""
+        order: list[ColumnElement[Any]] = []
+        for key in keys:
+            column = src.columns[key.key]
+            descending = key.descending != reverse
+            # NULLs sit at the end of the normal order, hence at the start of the mirror.
+            nulls_last = not reverse
+            expr = column.desc() if descending else column.asc()
+            order.append(expr.nulls_last() if nulls_last else expr.nulls_first())
+        last_descending = bool(keys) and keys[-1].descending
+        order.append(src.primary_key.desc() if last_descending != reverse else src.primary_key.asc())
+        return order
+
+
+def _csv_text(expr: ColumnElement[Any], kind: Kind) -> ColumnElement[Any]:
+    """How a value appears in CSV: ISO 8601 UTC times, true/false, plain numbers, neutralised text."""
+    if kind is Kind.DATETIME:
+        return func.to_char(func.timezone("UTC", expr), 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+    if kind is Kind.BOOL:
+        return case((expr.is_(None), None), (expr, "true"), else_="false")
+    if kind.numeric:
+        return expr
+    text = cast(expr, String)
+    return case(
+        (func.left(text, 1).in_(FORMULA_PREFIXES), literal("'") + text),
+        else_=text,
+    )
+
+
+def _quote(value: str) -> str:
+    """RFC 4180 quoting for the header line (COPY quotes the data the same way)."""
+    if any(ch in value for ch in ',"\r\n') or value.startswith(FORMULA_PREFIXES):
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+def with_window(query: ListQuery, offset: int, limit: int, known_total: int | None) -> ListQuery:
+    return replace(query, offset=offset, limit=limit, known_total=known_total)
