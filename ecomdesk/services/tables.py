@@ -262,7 +262,7 @@ class SqlTable(Table[Row]):
                         written += bytes(chunk).count(b"\n")
                         if progress is not None:
                             progress(min(written, total), total)
-                rows = cursor.rowcount
+                rows = int(cursor.rowcount)
             if progress is not None:
                 progress(rows, rows)
             return rows
