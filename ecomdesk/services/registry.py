@@ -7,12 +7,15 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from ecomdesk.services.audit import ACTIVITY_SPEC, ActivityTable
 from ecomdesk.services.auth import AuthService
 from ecomdesk.services.context import ServiceContext
-from ecomdesk.services.inventory import InventoryTable
-from ecomdesk.services.roles import RoleService
-from ecomdesk.services.tables import Table
-from ecomdesk.services.users import UserService
+from ecomdesk.services.inventory import INVENTORY_SPEC, InventoryTable
+from ecomdesk.services.reports import REPORTS_SPEC, ReportsTable
+from ecomdesk.services.roles import ROLES_SPEC, RoleService, RolesTable
+from ecomdesk.services.settings import SettingsService
+from ecomdesk.services.tables import Table, TableSpec
+from ecomdesk.services.users import USERS_SPEC, UserService
 
 
 @dataclass(frozen=True)
@@ -22,8 +25,15 @@ class Services:
     users: UserService
     roles: RoleService
     inventory: InventoryTable
+    settings: SettingsService
     #: Every list the app shows, by view name (`ecomdesk export <name>`, the grids).
     tables: dict[str, Table[Any]] = field(default_factory=dict)
+
+    @staticmethod
+    def table_specs() -> dict[str, TableSpec]:
+        """Every list's description by view name, without a database (help texts, screenshots)."""
+        specs = (USERS_SPEC, ROLES_SPEC, INVENTORY_SPEC, REPORTS_SPEC, ACTIVITY_SPEC)
+        return {spec.name: spec for spec in specs}
 
     @classmethod
     def build(cls, engine: Engine, *, read_only: bool = False) -> Services:
@@ -32,6 +42,14 @@ class Services:
 
     @classmethod
     def from_context(cls, ctx: ServiceContext) -> Services:
+        users = UserService(ctx)
         inventory = InventoryTable(ctx)
-        tables: dict[str, Table[Any]] = {table.spec.name: table for table in (inventory,)}
-        return cls(ctx, AuthService(ctx), UserService(ctx), RoleService(ctx), inventory, tables)
+        listed: tuple[Table[Any], ...] = (
+            users.table,
+            RolesTable(ctx),
+            inventory,
+            ReportsTable(ctx),
+            ActivityTable(ctx),
+        )
+        tables = {table.spec.name: table for table in listed}
+        return cls(ctx, AuthService(ctx), users, RoleService(ctx), inventory, SettingsService(ctx), tables)

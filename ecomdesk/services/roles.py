@@ -10,15 +10,19 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import ColumnElement, delete, func, insert, literal, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ecomdesk.db.catalog import ADMIN
 from ecomdesk.db.models import Permission, Role, User, role_permissions
 from ecomdesk.services.access import ensure_may_grant, require_actor
-from ecomdesk.services.context import Actor, ServiceContext, flush_unique
+from ecomdesk.services.context import Actor, ServiceContext, UnitOfWork, flush_unique
 from ecomdesk.services.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from ecomdesk.services.listing import SortKey, like_pattern
+from ecomdesk.services.tables import Column, Kind, Source, SqlTable, TableSpec
 
 MAX_NAME = 64
 NAME_TAKEN = "Another role already has this name."
@@ -51,6 +55,81 @@ class RoleChange:
     added: frozenset[str]
     removed: frozenset[str]
     renamed_from: str | None
+
+
+@dataclass(frozen=True)
+class RoleRow:
+    """A role as the roles grid and its export show it."""
+
+    id: int
+    name: str
+    description: str
+    is_builtin: bool
+    user_count: int
+    permission_count: int
+    permissions: str
+    updated_at: dt.datetime
+
+
+ROLES_SPEC = TableSpec(
+    name="roles",
+    title="Roles",
+    singular="role",
+    plural="roles",
+    columns=(
+        Column("name", "Role"),
+        Column("description", "Description"),
+        Column("is_builtin", "Built-in", Kind.BOOL),
+        Column("user_count", "Users", Kind.INTEGER),
+        Column("permission_count", "Permissions", Kind.INTEGER),
+        Column("permissions", "Granted", sortable=False, shown=False),
+        Column("updated_at", "Changed", Kind.DATETIME),
+    ),
+    default_sort=(SortKey("is_builtin", descending=True), SortKey("name")),
+    search_hint="Search roles",
+)
+
+
+class RolesTable(SqlTable[RoleRow]):
+    """Readable with `users.read` or `roles.manage`, like `RoleService.list_roles`."""
+
+    spec = ROLES_SPEC
+
+    def authorise(self, uow: UnitOfWork) -> None:
+        me = require_actor(uow)
+        if not (me.can("users.read") or me.can("roles.manage")):
+            raise PermissionDenied("users.read")
+
+    def source(self) -> Source:
+        role, grants = Role.__table__.c, role_permissions.c
+        users = select(func.count()).where(User.__table__.c.role_id == role.id).scalar_subquery()
+        mine = grants.role_id == role.id
+        codes = func.string_agg(
+            grants.permission_code, aggregate_order_by(literal(", "), grants.permission_code)
+        )
+        return Source(
+            from_=Role.__table__,
+            columns={
+                "name": role.name,
+                "description": role.description,
+                "is_builtin": role.is_builtin,
+                "user_count": users,
+                "permission_count": select(func.count()).where(mine).scalar_subquery(),
+                "permissions": func.coalesce(select(codes).where(mine).scalar_subquery(), ""),
+                "updated_at": role.updated_at,
+            },
+            primary_key=role.id,
+            extra={"id": role.id},
+            sort={"name": func.lower(role.name)},
+        )
+
+    def search(self, text: str) -> ColumnElement[bool]:
+        pattern = like_pattern(text)
+        role = Role.__table__.c
+        return role.name.ilike(pattern, escape="\\") | role.description.ilike(pattern, escape="\\")
+
+    def record(self, row: RowMapping) -> RoleRow:
+        return RoleRow(**{name: row[name] for name in RoleRow.__dataclass_fields__})
 
 
 def _is_admin(role: Role) -> bool:

@@ -31,6 +31,7 @@ Row = TypeVar("Row")
 #: Characters that make a spreadsheet treat a cell as a formula (OWASP "CSV injection").
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 UTF8_BOM = b"\xef\xbb\xbf"
+_EXPORT_BUFFER = 1 << 20
 
 
 class Kind(enum.StrEnum):
@@ -120,6 +121,10 @@ class Table(Generic[Row]):
     def page(self, actor: Actor, query: ListQuery) -> Page[Row]:
         raise NotImplementedError
 
+    def count(self, actor: Actor, query: ListQuery) -> int:
+        """How many rows match `query`'s search and filters."""
+        raise NotImplementedError
+
     def choices(self, actor: Actor, key: str) -> list[Choice]:
         """The values a CHOICE filter offers."""
         raise NotImplementedError
@@ -148,6 +153,12 @@ class Source:
     primary_key: ColumnElement[Any]
     #: Extra expressions a record needs beyond the columns (e.g. ids), by name.
     extra: Mapping[str, ColumnElement[Any]] = field(default_factory=dict)
+    #: Sort expressions that differ from the column's value (case-insensitive text, say), and
+    #: sort-only keys, by key.
+    sort: Mapping[str, ColumnElement[Any]] = field(default_factory=dict)
+
+    def sort_expression(self, key: str) -> ColumnElement[Any]:
+        return self.sort[key] if key in self.sort else self.columns[key]
 
 
 class SqlTable(Table[Row]):
@@ -187,24 +198,30 @@ class SqlTable(Table[Row]):
         with self.ctx.read(actor, self.permission) as uow:
             self.authorise(uow)
             src = self.source()
-            stmt = self._filtered(select(*self._labelled(src)).select_from(src.from_), query)
             total = query.known_total
-            if total is None:
+            if total is None and query.counted:
                 total = self._total(uow.session, src, query)
-            keys = self._sort_keys(query)
+            keys = self._sort_keys(query, src)
             # Near the end, read backwards: OFFSET must skip every row before the window, so the
             # last page of a million rows costs as much as reading them all unless it starts there.
-            backwards = query.offset > total // 2 and query.offset < total
+            backwards = total is not None and total // 2 < query.offset < total
+            offset, limit = query.offset, query.limit
             if backwards:
+                assert total is not None
                 end = min(query.offset + query.limit, total)
-                limit = end - query.offset
-                stmt = stmt.order_by(*self._order(src, keys, reverse=True))
-                stmt = stmt.offset(total - end).limit(limit)
-                rows = list(reversed(uow.session.execute(stmt).mappings().all()))
-            else:
-                stmt = stmt.order_by(*self._order(src, keys, reverse=False))
-                rows = list(uow.session.execute(stmt.offset(query.offset).limit(query.limit)).mappings())
+                offset, limit = total - end, end - query.offset
+            # A deferred join: find the window's keys first — an index-only scan when an index
+            # matches the filter and order — then read whole rows for those keys alone.
+            window = self._filtered(select(src.primary_key).select_from(src.from_), query)
+            window = window.order_by(*self._order(src, keys, reverse=backwards)).offset(offset).limit(limit)
+            stmt = select(*self._labelled(src)).select_from(src.from_).where(src.primary_key.in_(window))
+            rows = uow.session.execute(stmt.order_by(*self._order(src, keys, reverse=False))).mappings()
             return Page([self.record(row) for row in rows], total, query.offset)
+
+    def count(self, actor: Actor, query: ListQuery) -> int:
+        with self.ctx.read(actor, self.permission) as uow:
+            self.authorise(uow)
+            return self._total(uow.session, self.source(), query)
 
     def choices(self, actor: Actor, key: str) -> list[Choice]:
         with self.ctx.read(actor, self.permission) as uow:
@@ -241,7 +258,7 @@ class SqlTable(Table[Row]):
                 for i, key in enumerate(keys)
             ]
             stmt = self._filtered(select(*texts).select_from(src.from_), query)
-            stmt = stmt.order_by(*self._order(src, self._sort_keys(query), reverse=False))
+            stmt = stmt.order_by(*self._order(src, self._sort_keys(query, src), reverse=False))
             compiled = stmt.compile(
                 dialect=uow.session.get_bind().dialect, compile_kwargs={"render_postcompile": True}
             )
@@ -254,20 +271,32 @@ class SqlTable(Table[Row]):
             with raw.cursor() as cursor:  # type: ignore[union-attr]
                 copy_sql = f"COPY ({compiled.string}) TO STDOUT WITH (FORMAT csv)"
                 with cursor.copy(copy_sql, compiled.params) as copy:
+                    # COPY hands over one row at a time: gather about a megabyte before each write,
+                    # cancel check and progress report, or the loop costs more than the server.
+                    pending = bytearray()
                     for chunk in copy:
-                        if cancelled is not None and cancelled():
-                            raise ExportCancelled()
-                        out.write(chunk)
-                        # A row may hold a quoted line break, so this is an estimate for the bar only.
-                        written += bytes(chunk).count(b"\n")
-                        if progress is not None:
-                            progress(min(written, total), total)
+                        pending += chunk
+                        if len(pending) >= _EXPORT_BUFFER:
+                            written += self._flush(pending, out, cancelled)
+                            if progress is not None:
+                                progress(min(written, total), total)
+                    written += self._flush(pending, out, cancelled)
                 rows = int(cursor.rowcount)
             if progress is not None:
                 progress(rows, rows)
             return rows
 
     # -- helpers ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _flush(pending: bytearray, out: IO[bytes], cancelled: CancelledFn | None) -> int:
+        """Write what is gathered; return its line count (rows, give or take quoted line breaks)."""
+        if cancelled is not None and cancelled():
+            raise ExportCancelled()
+        out.write(pending)
+        lines = pending.count(b"\n")
+        pending.clear()
+        return lines
 
     def _labelled(self, src: Source) -> list[ColumnElement[Any]]:
         exprs: list[ColumnElement[Any]] = [expr.label(key) for key, expr in src.columns.items()]
@@ -289,8 +318,8 @@ class SqlTable(Table[Row]):
         matching = self._filtered(select(literal(1)).select_from(src.from_), query).subquery()
         return int(session.scalar(select(func.count()).select_from(matching)) or 0)
 
-    def _sort_keys(self, query: ListQuery) -> Sequence[SortKey]:
-        sortable = {c.key for c in self.spec.columns if c.sortable}
+    def _sort_keys(self, query: ListQuery, src: Source) -> Sequence[SortKey]:
+        sortable = {c.key for c in self.spec.columns if c.sortable} | set(src.sort)
         unknown = [k.key for k in query.sort if k.key not in sortable]
         if unknown:
             raise ValidationError({"sort": f"Cannot sort by {', '.join(unknown)}."})
@@ -301,12 +330,16 @@ class SqlTable(Table[Row]):
         """ORDER BY for `keys` then the primary key; `reverse` gives the exact mirror order."""
         order: list[ColumnElement[Any]] = []
         for key in keys:
-            column = src.columns[key.key]
+            column = src.sort_expression(key.key)
             descending = key.descending != reverse
-            # NULLs sit at the end of the normal order, hence at the start of the mirror.
-            nulls_last = not reverse
             expr = column.desc() if descending else column.asc()
-            order.append(expr.nulls_last() if nulls_last else expr.nulls_first())
+            if getattr(column, "nullable", True) is False:
+                # No NULLS clause on a NOT NULL column: with one, PostgreSQL cannot walk an
+                # ascending index backwards for a descending sort and sorts the whole table.
+                order.append(expr)
+            else:
+                # NULLs sit at the end of the normal order, hence at the start of the mirror.
+                order.append(expr.nulls_first() if reverse else expr.nulls_last())
         last_descending = bool(keys) and keys[-1].descending
         order.append(src.primary_key.desc() if last_descending != reverse else src.primary_key.asc())
         return order

@@ -13,7 +13,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
 from ecomdesk.db.models import Role, User, UserProfile
@@ -26,9 +27,19 @@ from ecomdesk.services.access import (
 )
 from ecomdesk.services.context import Actor, ServiceContext, UnitOfWork, flush_unique
 from ecomdesk.services.errors import Conflict, NotFound, PermissionDenied, ValidationError
-from ecomdesk.services.listing import ListQuery, Page, SortKey, apply_sort, check_window, like_pattern
+from ecomdesk.services.listing import ListQuery, Page, SortKey, like_pattern
 from ecomdesk.services.passwords import hash_password
 from ecomdesk.services.policy import check_new_password
+from ecomdesk.services.tables import (
+    Choice,
+    Column,
+    FilterKind,
+    FilterSpec,
+    Kind,
+    Source,
+    SqlTable,
+    TableSpec,
+)
 
 EMAIL_RE: Final = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 PHONE_RE: Final = re.compile(r"^\+?[0-9 ()./-]+$")
@@ -101,16 +112,109 @@ def generate_temporary_password() -> str:
     return "-".join("".join(secrets.choice(_TEMP_ALPHABET) for _ in range(5)) for _ in range(4))
 
 
-SORT_COLUMNS: Final[dict[str, Any]] = {
-    "email": func.lower(User.email),
-    "first_name": func.lower(UserProfile.first_name),
-    "last_name": func.lower(UserProfile.last_name),
-    "name": func.lower(UserProfile.last_name + " " + UserProfile.first_name),
-    "role": func.lower(Role.name),
-    "is_active": UserProfile.is_active,
-    "last_login_at": User.last_login_at,
-    "created_at": User.created_at,
-}
+USERS_SPEC: Final = TableSpec(
+    name="users",
+    title="Users",
+    singular="user",
+    plural="users",
+    columns=(
+        Column("email", "Email"),
+        Column("full_name", "Name"),
+        Column("first_name", "First name", shown=False),
+        Column("last_name", "Last name", shown=False),
+        Column("role", "Role"),
+        Column("is_active", "Active", Kind.BOOL),
+        Column("locked", "Locked", Kind.BOOL, shown=False),
+        Column("phone", "Phone", shown=False),
+        Column("last_login_at", "Last sign-in", Kind.DATETIME),
+        Column("created_at", "Created", Kind.DATETIME),
+    ),
+    default_sort=(SortKey("email"),),
+    filters=(
+        FilterSpec("role_id", "Role", FilterKind.CHOICE),
+        FilterSpec("active", "State", FilterKind.FLAG, ("Active", "Deactivated")),
+    ),
+    search_hint="Search email or name",
+)
+
+
+class UsersTable(SqlTable[UserRecord]):
+    """Staff accounts with their profiles and role names. Filters: `role_id`, `active`, `locked`."""
+
+    spec = USERS_SPEC
+    permission = "users.read"
+
+    def source(self) -> Source:
+        user, profile, role = User.__table__.c, UserProfile.__table__.c, Role.__table__.c
+        surname_first = func.lower(profile.last_name + " " + profile.first_name)
+        return Source(
+            from_=User.__table__.join(UserProfile.__table__, profile.user_id == user.id).join(
+                Role.__table__, role.id == user.role_id
+            ),
+            columns={
+                "email": user.email,
+                "full_name": func.trim(profile.first_name + " " + profile.last_name),
+                "first_name": profile.first_name,
+                "last_name": profile.last_name,
+                "role": role.name,
+                "is_active": profile.is_active,
+                "locked": user.locked_at.is_not(None),
+                "phone": profile.phone,
+                "last_login_at": user.last_login_at,
+                "created_at": user.created_at,
+            },
+            primary_key=user.id,
+            extra={
+                "id": user.id,
+                "role_id": user.role_id,
+                "must_change_password": user.must_change_password,
+                "address": profile.address,
+                "avatar_file_id": profile.avatar_file_id,
+                "updated_at": func.greatest(user.updated_at, profile.updated_at),
+            },
+            sort={
+                "email": func.lower(user.email),
+                "full_name": surname_first,
+                "name": surname_first,
+                "first_name": func.lower(profile.first_name),
+                "last_name": func.lower(profile.last_name),
+                "role": func.lower(role.name),
+            },
+        )
+
+    def search(self, text: str) -> ColumnElement[bool]:
+        pattern = like_pattern(text)
+        profile = UserProfile.__table__.c
+        return or_(
+            User.__table__.c.email.ilike(pattern, escape="\\"),
+            (profile.first_name + " " + profile.last_name).ilike(pattern, escape="\\"),
+            (profile.last_name + " " + profile.first_name).ilike(pattern, escape="\\"),
+        )
+
+    def filter(self, key: str, value: Any) -> ColumnElement[bool]:
+        match key:
+            case "role_id":
+                if not isinstance(value, int) or isinstance(value, bool):
+                    raise ValidationError({key: "Expected a role id."})
+                return User.__table__.c.role_id == value
+            case "active" | "locked":
+                if not isinstance(value, bool):
+                    raise ValidationError({key: "Expected true or false."})
+                column = UserProfile.__table__.c.is_active if key == "active" else User.__table__.c.locked_at
+                condition = column.is_(True) if key == "active" else column.is_not(None)
+                return condition if value else ~condition
+        return super().filter(key, value)
+
+    def record(self, row: RowMapping) -> UserRecord:
+        return UserRecord(**{name: row[name] for name in UserRecord.__dataclass_fields__})
+
+    def choices_query(self, session: Session, key: str) -> list[Choice]:
+        if key != "role_id":
+            return super().choices_query(session, key)
+        roles = session.execute(
+            select(Role.id, Role.name).order_by(Role.is_builtin.desc(), func.lower(Role.name))
+        )
+        return [Choice(role_id, name) for role_id, name in roles]
 
 
 def _base_select() -> Select[User, UserProfile, str]:
@@ -202,52 +306,13 @@ def email_problem(email: str) -> str | None:
 class UserService:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
+        self.table = UsersTable(ctx)
 
     # -- reading ----------------------------------------------------------------------------
 
     def list_users(self, actor: Actor, query: ListQuery) -> Page[UserRecord]:
         """Filters: `role_id`, `active` (bool), `locked` (bool). Search: email and names."""
-        with self.ctx.read(actor, "users.read") as uow:
-            check_window(query)
-            stmt = _base_select()
-            text = query.search.strip()
-            if text:
-                pattern = like_pattern(text)
-                full = UserProfile.first_name + " " + UserProfile.last_name
-                stmt = stmt.where(
-                    or_(
-                        User.email.ilike(pattern, escape="\\"),
-                        full.ilike(pattern, escape="\\"),
-                        (UserProfile.last_name + " " + UserProfile.first_name).ilike(pattern, escape="\\"),
-                    )
-                )
-            filters = dict(query.filters)
-            unknown = set(filters) - {"role_id", "active", "locked"}
-            if unknown:
-                raise ValidationError({"filters": f"Unknown filter: {', '.join(sorted(unknown))}."})
-            wrong = {
-                name: "Expected a role id." if name == "role_id" else "Expected true or false."
-                for name, value in filters.items()
-                if value is not None
-                and (
-                    not isinstance(value, int) or isinstance(value, bool)
-                    if name == "role_id"
-                    else not isinstance(value, bool)
-                )
-            }
-            if wrong:
-                raise ValidationError(wrong)
-            if filters.get("role_id") is not None:
-                stmt = stmt.where(User.role_id == filters["role_id"])
-            if filters.get("active") is not None:
-                stmt = stmt.where(UserProfile.is_active.is_(filters["active"]))
-            if filters.get("locked") is not None:
-                locked = User.locked_at.is_not(None)
-                stmt = stmt.where(locked if filters["locked"] else ~locked)
-            total = uow.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-            stmt = apply_sort(stmt, query, SORT_COLUMNS, User.__table__.c.id, (SortKey("email"),))
-            rows = uow.session.execute(stmt.offset(query.offset).limit(query.limit)).all()
-            return Page([_record(*row) for row in rows], total, query.offset)
+        return self.table.page(actor, query)
 
     def get_user(self, actor: Actor, user_id: int) -> UserRecord:
         """Anyone may read their own account; others need `users.read`."""

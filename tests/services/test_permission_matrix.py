@@ -6,6 +6,7 @@ audit trail. The same table of calls proves the read-only mode refuses every wri
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -258,6 +259,51 @@ def _change_password(e: Env) -> Call:
     return lambda: e.api.auth.change_password(e.actor, PASSWORD, "another long passphrase 2027")
 
 
+# -- system settings --
+
+
+@op("settings.get_system_settings", None, READ)
+def _get_settings(e: Env) -> Call:
+    return lambda: e.api.settings.get_system_settings(e.actor)
+
+
+@op("settings.update_system_settings", _needs("settings.manage"), WRITE)
+def _update_settings(e: Env) -> Call:
+    return lambda: e.api.settings.update_system_settings(e.actor, {"shop_name": "Renamed Shop"})
+
+
+# -- tables (grids and exports) --
+
+TABLE_READ = {
+    "users": _needs("users.read"),
+    "roles": _needs("users.read", "roles.manage"),
+    "inventory": _needs("inventory.read"),
+    "reports": _needs("reports.read"),
+    "activity": _needs("audit.read"),
+}
+
+
+def _table_ops(name: str, needs: frozenset[str]) -> None:
+    @op(f"tables.{name}.page", needs, READ)
+    def _page(e: Env) -> Call:
+        return lambda: e.api.tables[name].page(e.actor, ListQuery())
+
+    @op(f"tables.{name}.export_csv", needs, READ)
+    def _export(e: Env) -> Call:
+        return lambda: e.api.tables[name].export_csv(e.actor, ListQuery(), io.BytesIO())
+
+    filters = [f.key for f in Services.table_specs()[name].filters if f.kind == "choice"]
+    if filters:
+
+        @op(f"tables.{name}.choices", needs, READ)
+        def _choices(e: Env) -> Call:
+            return lambda: [e.api.tables[name].choices(e.actor, key) for key in filters]
+
+
+for _name, _needed in TABLE_READ.items():
+    _table_ops(_name, _needed)
+
+
 def fingerprint(engine: Engine) -> dict[str, str]:
     """Every table's row count and a digest of all its rows: equal fingerprints, equal data."""
     result = {}
@@ -298,7 +344,12 @@ def _env(engine: Engine, services: Services, make_user: MakeUser, role: str) -> 
 
 def test_the_matrix_covers_every_public_service_method() -> None:
     covered = {op.name.split("(")[0] for op in OPS}
-    services = (("users", "UserService"), ("roles", "RoleService"), ("auth", "AuthService"))
+    services = (
+        ("users", "UserService"),
+        ("roles", "RoleService"),
+        ("auth", "AuthService"),
+        ("settings", "SettingsService"),
+    )
     for service_name, service in services:
         module = __import__(f"ecomdesk.services.{service_name}", fromlist=[service])
         methods = {
@@ -310,6 +361,7 @@ def test_the_matrix_covers_every_public_service_method() -> None:
         # the database owner's, with no actor at all (test_cli).
         missing = methods - covered - {"auth.authenticate", "auth.resume", "users.bootstrap_user"}
         assert not missing, f"add these to OPS: {sorted(missing)}"
+    assert set(TABLE_READ) == set(Services.table_specs()), "add every table to TABLE_READ"
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Index, Integer, String
+from sqlalchemy import CheckConstraint, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ecomdesk.db.base import Base, BigIntPK, Money, created_at_column, updated_at_column
+
+_LIVE = text("archived_at IS NULL")
 
 
 class InventoryItem(Base):
@@ -21,11 +23,18 @@ class InventoryItem(Base):
         CheckConstraint("cost >= 0", name="cost_not_negative"),
         CheckConstraint("reorder_level IS NULL OR reorder_level >= 0", name="reorder_level_not_negative"),
         CheckConstraint("sku = upper(trim(sku)) AND length(sku) > 0", name="sku_normalised"),
-        # Grid sorts end in the primary key so paging is stable; these serve the common ones.
-        Index("ix_inventory_items_name_id", "name", "id"),
-        Index("ix_inventory_items_category_name", "category", "name"),
-        Index("ix_inventory_items_supplier_name", "supplier", "name"),
-        Index("ix_inventory_items_last_updated_id", "last_updated", "id"),
+        # Grids list live items ordered by their keys then the primary key: these partial indexes
+        # match exactly, so a window anywhere in a million rows is read from the index alone.
+        *(
+            Index(f"ix_inventory_items_live_{name}", *columns, postgresql_where=_LIVE, sqlite_where=_LIVE)
+            for name, columns in (
+                ("name", ("name", "id")),
+                ("sku", ("sku", "id")),
+                ("category", ("category", "name", "id")),
+                ("supplier", ("supplier", "name", "id")),
+                ("last_updated", ("last_updated", "id")),
+            )
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
