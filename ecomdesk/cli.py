@@ -12,6 +12,7 @@ import socket
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ecomdesk import __version__
@@ -117,6 +118,40 @@ def build_parser() -> argparse.ArgumentParser:
     logout = sub.add_parser("logout", help="end the remembered sign-in of this computer")
     _add_database_options(logout)
 
+    shots = sub.add_parser(
+        "screenshots",
+        help="render every window and page, light and dark, as <page>-<theme>.png (offscreen)",
+        description="Signs in as the demo administrator on the local demo database (started if "
+        "needed) or on --database-url, and photographs each window, dialog and page.",
+    )
+    _add_database_options(shots)
+    shots.add_argument("--out", required=True, metavar="DIR", help="the folder for the PNG files")
+
+    export = sub.add_parser(
+        "export",
+        help="write a list (users, roles, inventory, reports, activity) as CSV",
+        description="Every row matching the search, filters and sort, in the columns a grid shows by "
+        "default. Text cells starting with = + - @ or a tab/CR get a leading apostrophe so spreadsheets "
+        "never run them.",
+    )
+    _add_database_options(export)
+    _add_acting_options(export)
+    export.add_argument("view", help="users, roles, inventory, reports or activity")
+    export.add_argument("--out", required=True, metavar="FILE", help="the CSV file; - for standard output")
+    export.add_argument("--search", default="", help="the search box's text")
+    export.add_argument(
+        "--sort",
+        action="append",
+        default=[],
+        metavar="COLUMN",
+        help="sort key, repeatable; --sort=-COLUMN sorts descending",
+    )
+    export.add_argument(
+        "--filter", action="append", default=[], metavar="KEY=VALUE", help="a filter of the view (repeat)"
+    )
+    export.add_argument("--columns", metavar="A,B,…", help="column keys in order (default: the shown ones)")
+    export.add_argument("--bom", action="store_true", help="start with a UTF-8 byte-order mark (for Excel)")
+
     profile = sub.add_parser("profile", help="saved connection profiles")
     prof_sub = profile.add_subparsers(dest="profile_command", metavar="ACTION", required=True)
     prof_sub.add_parser("list", help="list saved profiles")
@@ -159,6 +194,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _login(args)
             case "logout":
                 return _logout(args)
+            case "screenshots":
+                return _screenshots(args)
+            case "export":
+                return _export(args)
             case None:
                 return _gui(args)
     except (ConfigurationError, EmbeddedServerError, UsageError) as exc:
@@ -225,23 +264,13 @@ def _demo(args: argparse.Namespace) -> int:
         print("demo server stopped" if stopped else "demo server was not running")
         return 0
     if not args.no_gui:
-        from ecomdesk.ui.app import gui_unavailable_reason
-
-        reason = gui_unavailable_reason()
-        if reason:
-            print(reason, file=sys.stderr)
-            return 2
+        # The window opens at once; the server starts (and stops at exit) in the app's background.
+        return _run_gui(None, demo=True, debug=args.debug)
     started = time.monotonic()
     demo = prepare_demo(progress=lambda msg: print(msg, file=sys.stderr))
     log.info("demo ready in %.1f s", time.monotonic() - started)
-    if args.no_gui:
-        print(demo.url)
-        return 0
-    try:
-        return _run_gui(demo.url, demo=True)
-    finally:
-        if demo.started_server:
-            demo.server.stop()
+    print(demo.url)
+    return 0
 
 
 def _seed(args: argparse.Namespace) -> int:
@@ -309,13 +338,48 @@ def _profile(args: argparse.Namespace) -> int:
 
 
 def _gui(args: argparse.Namespace) -> int:
-    return _run_gui(_url(args), demo=False)
+    """A database named anywhere: sign in to it; none: the connection window lets the person choose."""
+    from ecomdesk.config import database_url_from_env
+
+    named = args.database_url or args.profile or database_url_from_env()
+    return _run_gui(_url(args) if named else None, profile=args.profile, debug=args.debug)
 
 
-def _run_gui(url: str, *, demo: bool) -> int:
+def _run_gui(url: str | None, *, demo: bool = False, profile: str | None = None, debug: bool = False) -> int:
     from ecomdesk.ui.app import run
 
-    return run(url, demo=demo)
+    return run(url, profile=profile, demo=demo, debug=debug)
+
+
+def _screenshots(args: argparse.Namespace) -> int:
+    """Every window and page, light and dark, on the demo (started if needed) or `--database-url`."""
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from ecomdesk.bootstrap import prepare_demo
+    from ecomdesk.connect import describe_url
+    from ecomdesk.services.errors import AuthenticationError
+    from ecomdesk.ui.screenshots import ScreenshotError, render_screenshots
+
+    demo = None
+    if args.database_url or args.profile:
+        url = _url(args)
+    else:
+        demo = prepare_demo(progress=lambda msg: print(msg, file=sys.stderr))
+        url = demo.url
+    try:
+        label = {} if demo else {"label": describe_url(url)}
+        paths = render_screenshots(Path(args.out), url, demo=demo is not None, **label)
+    except AuthenticationError as exc:
+        raise UsageError(
+            f"screenshots sign in as the demo administrator (a database seeded by `ecomdesk seed`): {exc}"
+        ) from exc
+    except ScreenshotError as exc:
+        raise UsageError(str(exc)) from exc
+    finally:
+        if demo is not None and demo.started_server:
+            demo.server.stop()
+    for path in paths:
+        print(path)
+    return 0
 
 
 # -- identity ---------------------------------------------------------------------------------
@@ -425,6 +489,56 @@ def _user_list(args: argparse.Namespace, services: Services, actor: Actor) -> in
         if not page.has_more:
             return 0
         offset += len(page.rows)
+
+
+# -- export -----------------------------------------------------------------------------------
+
+
+def _filter_value(text: str) -> object:
+    """`true`/`false` → bool, digits → int, anything else stays text."""
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    return int(text) if re.fullmatch(r"-?[0-9]+", text) else text
+
+
+def _export(args: argparse.Namespace) -> int:
+    from ecomdesk.bootstrap import build_engine
+    from ecomdesk.services.listing import ListQuery, SortKey
+
+    filters: dict[str, object] = {}
+    for item in args.filter:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--filter wants KEY=VALUE, not {item!r}")
+        filters[key] = _filter_value(value)
+    sort = [SortKey(key.removeprefix("-"), key.startswith("-")) for key in args.sort]
+    columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
+    url = _url(args)
+    engine = build_engine(url)
+    try:
+        services = _services(engine)
+        table = services.tables.get(args.view)
+        if table is None:
+            raise UsageError(f"no view named {args.view!r} (views: {', '.join(services.tables)})")
+        actor = _acting_actor(args, services, url)
+        query = ListQuery(args.search, filters, sort)
+        if args.out == "-":
+            rows = table.export_csv(actor, query, sys.stdout.buffer, columns=columns, bom=args.bom)
+            sys.stdout.buffer.flush()
+            return 0
+        target = Path(args.out)
+        partial = target.with_name(target.name + ".part")
+        try:
+            with partial.open("wb") as out:
+                rows = table.export_csv(actor, query, out, columns=columns, bom=args.bom)
+            partial.replace(target)
+        finally:
+            partial.unlink(missing_ok=True)
+        print(f"exported {table.spec.count_text(rows)} to {target}", file=sys.stderr)
+        return 0
+    finally:
+        engine.dispose()
 
 
 def _login(args: argparse.Namespace) -> int:

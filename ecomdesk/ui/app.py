@@ -1,14 +1,47 @@
-"""Start the Qt application. (The full shell arrives with the desktop-shell issue.)"""
+"""The desktop shell: which window is shown when — connection, sign-in, main window — and the
+application object around them.
+
+`Shell` is the one place that moves between windows. Each window only emits what the person
+chose (a database, a sign-in, sign out…); the shell opens the database, resumes a remembered
+sign-in and builds the main window, always through the task runner, so no database call and no
+server start ever runs on the GUI thread.
+"""
 
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
+import signal
 import sys
 
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow
+from PySide6.QtCore import QObject, QTimer
+from PySide6.QtWidgets import QApplication, QWidget
 
 from ecomdesk import APP_NAME, __version__
+from ecomdesk.bootstrap import DemoDatabase
+from ecomdesk.config import KeyringStatus, ProfileStore
+from ecomdesk.connect import (
+    Opened,
+    close_services,
+    describe_url,
+    open_database,
+    sign_out,
+    stop_demo_server,
+)
+from ecomdesk.services.auth import SignIn
+from ecomdesk.services.context import Actor
+from ecomdesk.services.registry import Services
+from ecomdesk.ui.connection import DEMO_LABEL, ConnectionWindow, Target, profile_label, start_demo
+from ecomdesk.ui.errors import describe
+from ecomdesk.ui.login import ChangePasswordDialog, LoginWindow
+from ecomdesk.ui.main_window import MainWindow
+from ecomdesk.ui.preferences import Preferences
+from ecomdesk.ui.session import AppSession
+from ecomdesk.ui.tasks import TaskRunner
+from ecomdesk.ui.theme import ThemeManager
+
+log = logging.getLogger(__name__)
 
 NO_DISPLAY_MESSAGE = (
     "ecomdesk: no display found (DISPLAY and WAYLAND_DISPLAY are unset). Run it on a desktop, use "
@@ -68,18 +101,293 @@ def gui_unavailable_reason() -> str | None:
     return None
 
 
-def run(url: str, *, demo: bool = False) -> int:
+def application() -> QApplication:
+    """The QApplication (made once), named so QSettings and the log find their folders."""
+    app = QApplication.instance()
+    if not isinstance(app, QApplication):
+        app = QApplication(sys.argv[:1])
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName(APP_NAME)
+    app.setApplicationVersion(__version__)
+    app.setApplicationDisplayName("ecomdesk")
+    return app
+
+
+class Shell(QObject):
+    """Connection window → sign-in → main window, and back (switch connection, sign out)."""
+
+    def __init__(
+        self,
+        *,
+        preferences: Preferences | None = None,
+        profiles: ProfileStore | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.preferences = preferences or Preferences(parent=self)
+        self.theme = ThemeManager(self.preferences, self)
+        self.profiles = profiles or ProfileStore()
+        self.runner = TaskRunner(self)
+        self.target: Target | None = None
+        self.services: Services | None = None
+        self.keyring: KeyringStatus | None = None
+        self.session: AppSession | None = None
+        self.connection_window: ConnectionWindow | None = None
+        self.login_window: LoginWindow | None = None
+        self.main_window: MainWindow | None = None
+        #: Demo servers this app started: stopped when it quits (one it found running stays).
+        self._started_demos: list[DemoDatabase] = []
+        self._shut_down = False
+
+    # -- where it starts ---------------------------------------------------------------------
+
+    def start(self, target: Target | None = None, *, demo: bool = False) -> None:
+        """`demo`: start the local demo database; `target`: sign in to it; neither: let the person
+        choose in the connection window."""
+        self.theme.apply()
+        if demo:
+            self.start_demo()
+        elif target is not None:
+            self.open(target)
+        else:
+            self.show_connection_window()
+
+    def show_connection_window(self) -> ConnectionWindow:
+        self._leave_database()
+        window = ConnectionWindow(self.runner, self.profiles, self.preferences)
+        window.connect_requested.connect(self.open)
+        self._show(window)
+        self.connection_window = window
+        return window
+
+    def start_demo(self) -> None:
+        """The sign-in window at once, busy while the demo server starts in the background."""
+        login = self._new_login(DEMO_LABEL, demo=True)
+        login.set_busy("Starting the local demo database…")
+        self.runner.submit(
+            start_demo,
+            on_done=lambda demo: self.open(Target(demo.url, DEMO_LABEL, demo=True, demo_database=demo)),
+            on_error=lambda error: login.show_problem(describe(error).text),
+            on_progress=lambda _done, _total, text: login.set_busy(text),
+            key="shell.demo",
+            owner=login,
+            description="start the demo database",
+        )
+
+    def open(self, target: Target) -> None:
+        """Test the database, then resume a remembered sign-in or ask for one."""
+        if target.demo_database is not None and target.demo_database.started_server:
+            self._started_demos.append(target.demo_database)
+        self._leave_database()
+        self.target = target
+        login = self.login_window
+        if login is None or not login.isVisible() or self.main_window is not None:
+            login = self._new_login(target.label, demo=target.demo)
+        login.set_busy("Opening the database and checking for a remembered sign-in…")
+        url = target.url
+        self.runner.submit(
+            lambda _control: open_database(url),
+            on_done=lambda opened: self._opened(login, target, opened),
+            on_error=lambda error: login.show_problem(describe(error).text),
+            key="shell.open",
+            owner=login,
+            description="open the database",
+        )
+
+    def _opened(self, login: LoginWindow, target: Target, opened: Opened) -> None:
+        if opened.services is None or opened.remembered is None:
+            login.show_problem(opened.check.text)
+            return
+        self.services = opened.services
+        self.keyring = opened.remembered.keyring
+        login.attach(opened.services, target.url)
+        login.set_keyring(self.keyring)
+        if opened.remembered.sign_in is not None:
+            self._signed_in(opened.remembered.sign_in)
+            return
+        login.set_ready(opened.remembered.notice)
+
+    # -- signed in ---------------------------------------------------------------------------
+
+    def _signed_in(self, signed_in: SignIn) -> None:
+        login, services = self.login_window, self.services
+        assert services is not None
+        if not signed_in.must_change_password or login is None:
+            self.show_main(signed_in.actor)
+            return
+        dialog = ChangePasswordDialog(services, signed_in.actor, self.runner, forced=True, parent=login)
+        dialog.accepted.connect(lambda: self.show_main(dialog.actor))
+        dialog.rejected.connect(lambda: self._refused_new_password(login, signed_in.actor))
+        login.set_ready()
+        dialog.open()
+
+    def _refused_new_password(self, login: LoginWindow, actor: Actor) -> None:
+        """No new password, no main window: end the (possibly remembered) sign-in."""
+        self._sign_out_in_background(actor, login, "Choose a new password to continue.")
+
+    def show_main(self, actor: Actor) -> MainWindow:
+        services, target = self.services, self.target
+        assert services is not None and target is not None
+        self.session = AppSession(
+            services,
+            actor,
+            self.runner,
+            database_label=target.label,
+            demo=target.demo,
+            preferences=self.preferences,
+            theme=self.theme,
+        )
+        window = MainWindow(self.session)
+        self.session.setParent(window)  # the session lives exactly as long as its window
+        window.sign_out_requested.connect(self.sign_out)
+        window.switch_connection_requested.connect(self.show_connection_window)
+        window.quit_requested.connect(self.quit)
+        self._show(window)
+        self.main_window = window
+        return window
+
+    def sign_out(self) -> None:
+        """End the device session and forget its token, then ask for a sign-in again."""
+        if self.session is None or self.target is None:
+            return
+        actor = self.session.actor
+        login = self._new_login(self.target.label, demo=self.target.demo)
+        assert self.services is not None
+        login.attach(self.services, self.target.url)
+        login.set_keyring(self.keyring)
+        login.email.setText(actor.email)
+        self._sign_out_in_background(actor, login, "You are signed out.")
+
+    def _sign_out_in_background(self, actor: Actor, login: LoginWindow, done: str) -> None:
+        services, target = self.services, self.target
+        assert services is not None and target is not None
+        url = target.url
+        login.set_busy("Signing out…")
+
+        def failed(error: BaseException) -> None:
+            login.set_ready()
+            login.show_error(
+                "This computer no longer remembers you, but the server could not be told to end the "
+                f"sign-in: {describe(error).text}"
+            )
+
+        self.runner.submit(
+            lambda _control: sign_out(services, actor, url),
+            on_done=lambda _none: login.set_ready(done),
+            on_error=failed,
+            owner=login,
+            description="sign out",
+        )
+
+    # -- windows -----------------------------------------------------------------------------
+
+    def _new_login(self, label: str, *, demo: bool) -> LoginWindow:
+        login = LoginWindow(self.runner, database_label=label, demo=demo)
+        login.signed_in.connect(self._signed_in)
+        login.switch_requested.connect(self.show_connection_window)
+        self._show(login)
+        self.login_window = login
+        return login
+
+    def _show(self, window: QWidget) -> None:
+        """Show `window` first, then close the others (so the app never has no window and quits)."""
+        window.show()
+        window.raise_()
+        window.activateWindow()
+        for old in (self.connection_window, self.login_window, self.main_window):
+            if old is not None and old is not window:
+                old.close()
+                old.deleteLater()
+        self.connection_window = window if isinstance(window, ConnectionWindow) else None
+        self.login_window = window if isinstance(window, LoginWindow) else None
+        self.main_window = window if isinstance(window, MainWindow) else None
+        if not isinstance(window, MainWindow):
+            self.session = None  # (deleted with its window)
+
+    def _leave_database(self) -> None:
+        """Forget the current database: its pending work is cancelled, its connections closed."""
+        self.runner.cancel_all()
+        if self.services is not None:
+            close_services(self.services)
+        self.services = None
+        self.target = None
+
+    # -- the end -----------------------------------------------------------------------------
+
+    def quit(self) -> None:
+        for window in (self.main_window, self.login_window, self.connection_window):
+            if window is not None:
+                window.close()  # the main window saves its layout here
+        app = QApplication.instance()
+        if app is not None:
+            app.quit()
+
+    def shutdown(self) -> None:
+        """Stop background work, close connections, stop the demo server this app started."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        for window in (self.main_window, self.login_window, self.connection_window):
+            if window is not None:
+                window.close()  # the main window saves its layout here
+                window.deleteLater()
+        if not self.runner.shutdown(5000):
+            log.warning("background work still running at exit")
+        if self.services is not None:
+            close_services(self.services)
+            self.services = None
+        for demo in self._started_demos:
+            stop_demo_server(demo)
+        self._started_demos.clear()
+
+
+def command_line_target(url: str, profile: str | None = None, profiles: ProfileStore | None = None) -> Target:
+    """How a database named on the command line (or in ECOMDESK_DATABASE_URL) is shown."""
+    found = (profiles or ProfileStore()).get(profile) if profile else None
+    return Target(url, profile_label(found) if found else describe_url(url), profile=profile)
+
+
+def run(
+    url: str | None = None, *, profile: str | None = None, demo: bool = False, debug: bool = False
+) -> int:
+    """Open the app: on `url` (sign-in first), on the demo (`demo`), or with the connection window."""
     reason = gui_unavailable_reason()
     if reason:
         print(reason, file=sys.stderr)
         return 2
-    app = QApplication.instance() or QApplication(sys.argv)
-    assert isinstance(app, QApplication)
-    app.setApplicationName(APP_NAME)
-    app.setApplicationVersion(__version__)
-    window = QMainWindow()
-    window.setWindowTitle(f"ecomdesk {__version__}" + (" — demo" if demo else ""))
-    window.setCentralWidget(QLabel("ecomdesk is connected. The desktop shell is being built."))
-    window.resize(900, 600)
-    window.show()
-    return app.exec()
+    from ecomdesk.logs import setup_logging
+
+    setup_logging(debug=debug, console=debug)
+    if not debug:
+        _quiet_console()
+    app = application()
+    shell = Shell()
+    app.aboutToQuit.connect(shell.shutdown)
+    ctrl_c = _quit_on_ctrl_c(shell)
+    shell.start(command_line_target(url, profile) if url else None, demo=demo)
+    try:
+        return app.exec()
+    finally:
+        ctrl_c.stop()
+        shell.shutdown()
+
+
+def _quit_on_ctrl_c(shell: Shell) -> QTimer:
+    """Ctrl+C in the terminal quits like File → Quit (stopping the demo server it started).
+
+    Python runs signal handlers only between bytecodes, never while Qt's event loop waits in C++:
+    the returned timer hands control back to Python a few times a second so the handler runs.
+    """
+    signal.signal(signal.SIGINT, lambda _signum, _frame: shell.quit())
+    python_tick = QTimer(shell)
+    python_tick.timeout.connect(lambda: None)
+    python_tick.start(250)
+    return python_tick
+
+
+def _quiet_console() -> None:
+    """The log file takes INFO; a console handler set up before (the command line's) keeps to
+    warnings, so a window started from a terminal does not chatter there."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+            handler.setLevel(max(handler.level, logging.WARNING))

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QRunnable, Qt, QThreadPool, QTimer, Signal, Slot
 from PySide6.QtWidgets import QProgressDialog, QWidget
 
 T = TypeVar("T")
@@ -142,7 +142,10 @@ class TaskRunner(QObject):
     activity = Signal(int)
 
     def __init__(self, parent: QObject | None = None, max_threads: int = 4) -> None:
-        super().__init__(parent)
+        # Owned by the application unless told otherwise, never by a Python reference: a task's
+        # callbacks may hold the last reference to whatever holds the runner, and releasing them
+        # (as a finished task is deleted, inside the runner's own event) must not delete the runner.
+        super().__init__(parent if parent is not None else QCoreApplication.instance())
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(max_threads)
         self._latest: dict[str, Task[Any]] = {}

@@ -1,0 +1,471 @@
+"""The main window: the sidebar of pages the user may see, the message bar, and a status bar that
+says whether the database answers, which database it is, who is signed in and how fresh the data is.
+
+It owns two timers: `_refresh_timer` refreshes the visible page every `refresh_interval` seconds,
+and `_probe_timer` asks the database every few seconds after it stopped answering, until it does.
+Everything that leaves the window (sign out, switch connection, quit) is a signal: the shell
+(`ui.app`) decides what comes next.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Final
+
+from PySide6.QtCore import QEvent, QLocale, QSize, Qt, QTime, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QPalette
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QProgressBar,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ecomdesk import __version__
+from ecomdesk.connect import database_answers
+from ecomdesk.logs import log_file
+from ecomdesk.services.errors import Unavailable
+from ecomdesk.services.settings import SystemSettings
+from ecomdesk.ui.errors import Severity, UserMessage
+from ecomdesk.ui.icons import themed_icon
+from ecomdesk.ui.login import ChangePasswordDialog
+from ecomdesk.ui.messages import MessageBar, open_folder
+from ecomdesk.ui.pages import PageSpec, pages_for
+from ecomdesk.ui.preferences import Preferences, ThemeMode
+from ecomdesk.ui.session import AppSession, ConnectionState
+from ecomdesk.ui.tasks import Task
+from ecomdesk.ui.theme import Kind, is_theme_change, text_colour
+from ecomdesk.ui.widgets import hint
+
+#: Seconds between probes while the database does not answer.
+PROBE_INTERVAL_MS: Final = 3000
+#: Failed probes in a row after which "Reconnecting…" becomes "Offline" (probing goes on).
+PROBES_BEFORE_OFFLINE: Final = 5
+
+_STATE_KIND: Final[dict[ConnectionState, Kind]] = {
+    ConnectionState.CONNECTED: "success",
+    ConnectionState.RECONNECTING: "warning",
+    ConnectionState.OFFLINE: "error",
+}
+
+
+def local_time(when: dt.datetime) -> str:
+    """A UTC time as the person's clock shows it, in their locale's short format."""
+    local = when.astimezone()
+    return QLocale().toString(QTime(local.hour, local.minute, local.second), QLocale.FormatType.ShortFormat)
+
+
+class MainWindow(QMainWindow):
+    sign_out_requested = Signal()
+    switch_connection_requested = Signal()
+    quit_requested = Signal()
+
+    def __init__(self, session: AppSession, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.preferences: Preferences = session.preferences
+        self.specs: list[PageSpec] = pages_for(session.actor)
+        self.pages: dict[str, QWidget] = {}
+        self._probe_failures = 0
+        self.setObjectName("mainWindow")
+        em = self.fontMetrics().horizontalAdvance("M")
+        central = QWidget(self)
+        row = QHBoxLayout(central)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(0)
+        row.addWidget(self._build_sidebar(em))
+        row.addWidget(self._build_content(em), 1)
+        self.setCentralWidget(central)
+
+        self._build_status_bar()
+        self._build_menus()
+        self._apply_icons()
+
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.timeout.connect(self._auto_refresh)
+        self._probe_timer = QTimer(self)
+        self._probe_timer.setInterval(PROBE_INTERVAL_MS)
+        self._probe_timer.timeout.connect(self._probe)
+
+        self.navigation.currentRowChanged.connect(self._row_changed)
+        session.runner.failed.connect(self._task_failed)
+        session.runner.activity.connect(self._activity)
+        session.state_changed.connect(self._state_changed)
+        session.refreshed.connect(self._refreshed)
+        session.shop_changed.connect(self._shop_changed)
+        self.preferences.changed.connect(self._preference_changed)
+
+        self._restore_layout()
+        self._state_changed(session.state)
+        self._refresh_timer.start(self.preferences.refresh_interval * 1000)
+        self.load_shop()
+
+    # -- building ------------------------------------------------------------------------------
+
+    def _build_sidebar(self, em: int) -> QWidget:
+        """The shop's name, the database, and the pages this user may see."""
+        self.navigation = QListWidget(self)
+        self.navigation.setObjectName("navigation")
+        self.navigation.setAccessibleName("Pages")
+        self.navigation.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        for spec in self.specs:
+            item = QListWidgetItem(spec.title)
+            item.setData(Qt.ItemDataRole.UserRole, spec.key)
+            item.setToolTip(spec.summary)
+            self.navigation.addItem(item)
+        self.shop_label = QLabel(self)
+        self.shop_label.setObjectName("shopName")
+        self.shop_label.setWordWrap(True)
+        font = self.shop_label.font()
+        font.setBold(True)
+        font.setPointSizeF(font.pointSizeF() * 1.15)
+        self.shop_label.setFont(font)
+        self.place_label = hint(self.session.database_label, self)
+        self.place_label.setAccessibleName("Database")
+        self._set_title(None)
+        sidebar = QFrame(self)
+        sidebar.setObjectName("sidebar")
+        side = QVBoxLayout(sidebar)
+        side.setContentsMargins(0, 0, 0, 0)
+        side.setSpacing(0)
+        header = QVBoxLayout()
+        header.setContentsMargins(em, em, em, em // 2)
+        header.addWidget(self.shop_label)
+        header.addWidget(self.place_label)
+        side.addLayout(header)
+        side.addWidget(self.navigation, 1)
+        widest = max((self.fontMetrics().horizontalAdvance(s.title) for s in self.specs), default=em * 8)
+        sidebar.setFixedWidth(max(widest + em * 6, em * 13))
+        return sidebar
+
+    def _build_content(self, em: int) -> QWidget:
+        """The message bar over the page stack (one empty slot per page until it is first shown)."""
+        self.messages = MessageBar(self)
+        self.stack = QStackedWidget(self)
+        self.stack.setAccessibleName("Page")
+        for _spec in self.specs:
+            self.stack.addWidget(QWidget(self.stack))
+        content = QWidget(self)
+        column = QVBoxLayout(content)
+        column.setContentsMargins(em // 2, em // 2, em // 2, 0)
+        column.addWidget(self.messages)
+        column.addWidget(self.stack, 1)
+        return content
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        bar.setSizeGripEnabled(True)
+        self.state_label = QLabel(self)
+        self.state_label.setAccessibleName("Connection state")
+        self.activity = QProgressBar(self)
+        self.activity.setRange(0, 0)
+        self.activity.setTextVisible(False)
+        self.activity.setMaximumWidth(self.fontMetrics().horizontalAdvance("M") * 6)
+        self.activity.setMaximumHeight(self.fontMetrics().height() // 2)
+        self.activity.setAccessibleName("Working")
+        self.activity.hide()
+        actor = self.session.actor
+        self.database_label = QLabel(self.session.database_label, self)
+        self.database_label.setAccessibleName("Database")
+        self.user_label = QLabel(f"{actor.display_name or actor.email} · {actor.role}", self)
+        self.user_label.setAccessibleName("Signed-in user and role")
+        self.refreshed_label = QLabel("", self)
+        self.refreshed_label.setAccessibleName("Last refreshed")
+        bar.addWidget(self.state_label)
+        bar.addWidget(self.activity)
+        for label in (self.database_label, self.user_label, self.refreshed_label):
+            label.setObjectName("statusField")
+            bar.addPermanentWidget(label)
+
+    def _build_menus(self) -> None:
+        menus = self.menuBar()
+        file = menus.addMenu("&File")
+        self.switch_action = file.addAction("S&witch connection…")
+        self.switch_action.triggered.connect(self.switch_connection_requested)
+        self.sign_out_action = file.addAction("Sign &out")
+        self.sign_out_action.triggered.connect(self.sign_out_requested)
+        file.addSeparator()
+        self.quit_action = file.addAction("&Quit")
+        self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
+        self.quit_action.triggered.connect(self.quit_requested)
+
+        view = menus.addMenu("&View")
+        self.page_actions: dict[str, QAction] = {}
+        pages = QActionGroup(self)
+        for index, spec in enumerate(self.specs):
+            action = view.addAction(spec.title)
+            action.setCheckable(True)
+            if index < 9:
+                action.setShortcut(QKeySequence(f"Ctrl+{index + 1}"))
+            action.triggered.connect(lambda _checked=False, key=spec.key: self.show_page(key))
+            pages.addAction(action)
+            self.page_actions[spec.key] = action
+        view.addSeparator()
+        self.refresh_action = view.addAction("&Refresh")
+        self.refresh_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Refresh))
+        self.refresh_action.triggered.connect(self.refresh)
+        self.find_action = view.addAction("&Find")
+        self.find_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Find))
+        self.find_action.triggered.connect(self.focus_search)
+        view.addSeparator()
+        theme_menu = view.addMenu("&Theme")
+        themes = QActionGroup(self)
+        self.theme_actions: dict[ThemeMode, QAction] = {}
+        for mode in ThemeMode:
+            action = theme_menu.addAction(mode.label)
+            action.setCheckable(True)
+            action.setChecked(mode is self.preferences.theme)
+            action.triggered.connect(lambda _checked=False, m=mode: self.session.theme.set_mode(m))
+            themes.addAction(action)
+            self.theme_actions[mode] = action
+
+        help_menu = menus.addMenu("&Help")
+        help_menu.addAction("Open &log folder").triggered.connect(lambda: open_folder(log_file().parent))
+        about = help_menu.addAction("&About ecomdesk")
+        about.setMenuRole(QAction.MenuRole.AboutRole)
+        about.triggered.connect(self._about)
+
+        actor = self.session.actor
+        self.user_button = QToolButton(self)
+        self.user_button.setObjectName("userButton")
+        self.user_button.setAutoRaise(True)
+        self.user_button.setText(f"{actor.display_name or actor.email} ({actor.role})")
+        self.user_button.setAccessibleName("Account menu")
+        self.user_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.user_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        account = QMenu(self.user_button)
+        who = account.addAction(f"Signed in as {actor.email}")
+        who.setEnabled(False)
+        account.addSeparator()
+        account.addAction("Change password…").triggered.connect(self._change_password)
+        account.addAction(self.sign_out_action)
+        self.user_button.setMenu(account)
+        menus.setCornerWidget(self.user_button, Qt.Corner.TopRightCorner)
+
+    def _apply_icons(self) -> None:
+        palette = self.palette()
+        text = palette.color(QPalette.ColorRole.WindowText)
+        selected = palette.color(QPalette.ColorRole.HighlightedText)
+        size = round(self.fontMetrics().height() * 1.25)
+        self.navigation.setIconSize(QSize(size, size))
+        for row, spec in enumerate(self.specs):
+            self.navigation.item(row).setIcon(themed_icon(spec.icon, text, selected))
+        self.user_button.setIcon(themed_icon("user", text))
+        self._paint_state(self.session.state)
+
+    # -- pages ---------------------------------------------------------------------------------
+
+    @property
+    def current_key(self) -> str | None:
+        row = self.navigation.currentRow()
+        return self.specs[row].key if 0 <= row < len(self.specs) else None
+
+    @property
+    def current_page(self) -> QWidget | None:
+        key = self.current_key
+        return self.pages.get(key) if key else None
+
+    def page_keys(self) -> list[str]:
+        return [spec.key for spec in self.specs]
+
+    def show_page(self, key: str) -> None:
+        """Switch to page `key` (ignored when the user may not see it)."""
+        keys = self.page_keys()
+        if key in keys:
+            self.navigation.setCurrentRow(keys.index(key))
+
+    def _row_changed(self, row: int) -> None:
+        if not 0 <= row < len(self.specs):
+            return
+        spec = self.specs[row]
+        page = self.pages.get(spec.key)
+        if page is None:
+            page = self._build_page(spec, row)
+        self.stack.setCurrentWidget(page)
+        self.page_actions[spec.key].setChecked(True)
+        self.preferences.last_page = spec.key
+        shown = getattr(page, "page_shown", None)
+        if callable(shown):
+            shown()
+
+    def _build_page(self, spec: PageSpec, row: int) -> QWidget:
+        """Pages are built on first visit: start-up costs nothing for pages never opened."""
+        blank = self.stack.widget(row)
+        assert blank is not None
+        try:
+            page = spec.factory(self.session)
+        except Exception as exc:  # a broken page must not take the window down; describe() logs it
+            self.messages.show_error(exc)
+            page = QLabel(f"The {spec.title} page could not be opened.", self.stack)
+            page.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        page.setObjectName(page.objectName() or f"page-{spec.key}")
+        self.stack.removeWidget(blank)
+        blank.deleteLater()
+        self.stack.insertWidget(row, page)
+        self.pages[spec.key] = page
+        return page
+
+    def refresh(self) -> None:
+        """F5: the page's own refresh, or (for a page without one) the shop's settings."""
+        refresh = getattr(self.current_page, "refresh", None)
+        if callable(refresh):
+            refresh()
+        else:
+            self.load_shop()
+
+    def focus_search(self) -> None:
+        focus = getattr(self.current_page, "focus_search", None)
+        if callable(focus):
+            focus()
+
+    def _auto_refresh(self) -> None:
+        if self.isVisible() and not self.isMinimized() and self.session.state is ConnectionState.CONNECTED:
+            self.refresh()
+
+    # -- shop, state, freshness ----------------------------------------------------------------
+
+    def load_shop(self) -> None:
+        services, actor = self.session.services, self.session.actor
+        self.session.runner.submit(
+            lambda _control: services.settings.get_system_settings(actor),
+            on_done=self._shop_loaded,
+            key=f"shell.shop.{id(self)}",
+            owner=self,
+            description="load the shop's name",
+        )
+
+    def _shop_loaded(self, shop: SystemSettings) -> None:
+        self.session.note_shop(shop)
+        self.session.note_refreshed()
+
+    def _shop_changed(self, shop: SystemSettings) -> None:
+        self._set_title(shop.shop_name)
+
+    def _set_title(self, shop_name: str | None) -> None:
+        demo = " (demo)" if self.session.demo else ""
+        self.setWindowTitle(f"{shop_name} — ecomdesk{demo}" if shop_name else f"ecomdesk{demo}")
+        self.shop_label.setText(shop_name or "ecomdesk")
+
+    def _refreshed(self, when: dt.datetime) -> None:
+        self.refreshed_label.setText(f"Refreshed {local_time(when)}")
+
+    def _activity(self, running: int) -> None:
+        self.activity.setVisible(running > 0)
+
+    def _state_changed(self, state: ConnectionState) -> None:
+        self._paint_state(state)
+        if state is ConnectionState.CONNECTED:
+            self._probe_timer.stop()
+            self._probe_failures = 0
+        elif not self._probe_timer.isActive():
+            self._probe_timer.start()
+
+    def _paint_state(self, state: ConnectionState) -> None:
+        colour = text_colour(self.palette(), _STATE_KIND[state])
+        self.state_label.setText(f"<span style='color:{colour.name()}'>●</span> {state.value}")
+        self.state_label.setToolTip(
+            {
+                ConnectionState.CONNECTED: "The database answers.",
+                ConnectionState.RECONNECTING: "The database stopped answering; asking every few seconds.",
+                ConnectionState.OFFLINE: "The database has not answered for a while; still trying.",
+            }[state]
+        )
+
+    def _task_failed(self, error: BaseException, _task: Task[object] | None) -> None:
+        """Failures no page handled: one message, and connection trouble starts the probe."""
+        self.messages.show_error(error)
+        if isinstance(error, Unavailable):
+            self.session.set_state(ConnectionState.RECONNECTING)
+
+    def _probe(self) -> None:
+        services = self.session.services
+        self.session.runner.submit(
+            lambda _control: database_answers(services),
+            on_done=self._probed,
+            on_error=lambda _error: self._probed(False),
+            key=f"shell.probe.{id(self)}",
+            owner=self,
+            description="check the database connection",
+        )
+
+    def _probed(self, answers: bool) -> None:
+        if self.session.state is ConnectionState.CONNECTED:
+            return
+        if answers:
+            self.session.set_state(ConnectionState.CONNECTED)
+            self.messages.show_message(
+                UserMessage("Connected again", "The database answers again.", Severity.INFO)
+            )
+            self.refresh()
+            return
+        self._probe_failures += 1
+        if self._probe_failures >= PROBES_BEFORE_OFFLINE:
+            self.session.set_state(ConnectionState.OFFLINE)
+
+    def _preference_changed(self, key: str) -> None:
+        if key == Preferences.REFRESH:
+            self._refresh_timer.start(self.preferences.refresh_interval * 1000)
+        elif key == Preferences.THEME:
+            self.theme_actions[self.preferences.theme].setChecked(True)
+
+    # -- dialogs -------------------------------------------------------------------------------
+
+    def _change_password(self) -> None:
+        dialog = ChangePasswordDialog(
+            self.session.services, self.session.actor, self.session.runner, forced=False, parent=self
+        )
+        dialog.accepted.connect(
+            lambda: self.messages.show_message(
+                UserMessage(
+                    "Password changed",
+                    "Your password was changed; your other remembered computers were signed out.",
+                    Severity.INFO,
+                )
+            )
+        )
+        dialog.open()
+
+    def _about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About ecomdesk",
+            f"<b>ecomdesk {__version__}</b><p>The back office of an online shop, straight against its "
+            f"PostgreSQL database.</p><p>Log file: {log_file()}</p>",
+        )
+
+    # -- layout --------------------------------------------------------------------------------
+
+    def _restore_layout(self) -> None:
+        geometry, state = self.preferences.window_layout()
+        if geometry is None or not self.restoreGeometry(geometry):
+            em, line = self.fontMetrics().horizontalAdvance("M"), self.fontMetrics().height()
+            self.resize(em * 80, line * 40)
+        if state is not None:
+            self.restoreState(state)
+        keys = self.page_keys()
+        last = self.preferences.last_page
+        self.navigation.setCurrentRow(keys.index(last) if last in keys else 0)
+
+    def save_layout(self) -> None:
+        self.preferences.save_window_layout(self.saveGeometry(), self.saveState())
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_layout()
+        self._refresh_timer.stop()
+        self._probe_timer.stop()
+        super().closeEvent(event)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if is_theme_change(event) and hasattr(self, "user_button"):
+            self._apply_icons()

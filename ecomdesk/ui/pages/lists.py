@@ -1,0 +1,178 @@
+"""Pages that are one list: a heading and the grid over one of the services' tables.
+
+Users, roles, inventory, reports and activity start as such pages; their own issues add editing
+around the same grid. Enter (or a double-click) opens the selected record read-only; Delete asks
+first (unless the user turned that off) where the service can delete, and says so where it cannot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QLocale, Qt
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ecomdesk.services.tables import TableSpec
+from ecomdesk.ui.grid import GridView, RowStyle
+from ecomdesk.ui.grid.format import display_text
+from ecomdesk.ui.preferences import Preferences
+from ecomdesk.ui.session import AppSession
+
+#: Deletes a list's records (on a pool thread); a list without one cannot delete.
+Deleter = Callable[[AppSession, list[Any]], None]
+
+
+class RecordDialog(QDialog):
+    """Every column of one record, read-only, formatted as the grid formats it."""
+
+    def __init__(self, spec: TableSpec, record: Any, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        form = QFormLayout()
+        locale = QLocale()
+        for column in spec.columns:
+            value = QLabel(display_text(getattr(record, column.key), column.kind, locale) or "—")
+            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            value.setWordWrap(True)
+            value.setAccessibleName(column.title)
+            form.addRow(column.title, value)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(buttons)
+
+
+class ListPage(QWidget):
+    def __init__(
+        self,
+        session: AppSession,
+        view: str,
+        *,
+        describe_record: Callable[[Any], str],
+        deleter: Deleter | None = None,
+        row_style: RowStyle | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.table = session.services.tables[view]
+        self._describe_record = describe_record
+        self._deleter = deleter
+        heading = QLabel(self.table.spec.title, self)
+        heading.setObjectName("pageTitle")
+        font = heading.font()
+        font.setPointSizeF(font.pointSizeF() * 1.5)
+        font.setBold(True)
+        heading.setFont(font)
+        self.grid = GridView(session, self.table, row_style=row_style, parent=self)
+        self.grid.activated.connect(self.open_record)
+        self.grid.delete_requested.connect(self.delete_records)
+        self.grid.status_message.connect(self._show_status)
+        layout = QVBoxLayout(self)
+        layout.addWidget(heading)
+        layout.addWidget(self.grid, 1)
+
+    # -- what the main window calls --------------------------------------------------------
+
+    def refresh(self) -> None:
+        self.grid.refresh()
+
+    def focus_search(self) -> None:
+        self.grid.focus_search()
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def open_record(self, record: Any) -> None:
+        RecordDialog(self.table.spec, record, self._describe_record(record), self).open()
+
+    def delete_records(self, records: list[Any]) -> None:
+        if not records:
+            return
+        if self._deleter is None:
+            self._show_status(f"{self.table.spec.title}: deleting is not possible from this list.")
+            return
+        what = (
+            self._describe_record(records[0])
+            if len(records) == 1
+            else self.table.spec.count_text(len(records))
+        )
+        if Preferences().confirm_delete:
+            answer = QMessageBox.question(
+                self,
+                "Delete",
+                f"Delete {what}? This cannot be undone.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                QMessageBox.StandardButton.Cancel,
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        deleter, session = self._deleter, self.session
+        self.session.runner.submit(
+            lambda _control: deleter(session, records),
+            on_done=lambda _none: self._deleted(what),
+            owner=self,
+            description=f"delete {what}",
+        )
+
+    def _deleted(self, what: str) -> None:
+        self._show_status(f"Deleted {what}.")
+        self.grid.refresh()
+
+    def _show_status(self, text: str) -> None:
+        window = self.window()
+        if isinstance(window, QMainWindow):
+            window.statusBar().showMessage(text, 8000)
+
+
+def _delete_users(session: AppSession, records: list[Any]) -> None:
+    for record in records:
+        session.services.users.delete_user(session.actor, record.id)
+
+
+def _low_stock(record: Any) -> str | None:
+    return "attention" if record.low_stock else None
+
+
+def users_page(session: AppSession) -> ListPage:
+    return ListPage(
+        session,
+        "users",
+        describe_record=lambda user: f"{user.full_name} <{user.email}>",
+        deleter=_delete_users if session.actor.can("users.write") else None,
+    )
+
+
+def roles_page(session: AppSession) -> ListPage:
+    return ListPage(session, "roles", describe_record=lambda role: f"Role {role.name}")
+
+
+def inventory_page(session: AppSession) -> ListPage:
+    return ListPage(
+        session,
+        "inventory",
+        describe_record=lambda item: f"{item.sku} — {item.name}",
+        row_style=_low_stock,
+    )
+
+
+def reports_page(session: AppSession) -> ListPage:
+    return ListPage(session, "reports", describe_record=lambda report: report.title)
+
+
+def activity_page(session: AppSession) -> ListPage:
+    return ListPage(
+        session,
+        "activity",
+        describe_record=lambda entry: f"{entry.action} by {entry.actor_email or 'the system'}",
+    )

@@ -1,0 +1,373 @@
+"""The settings page: this computer's preferences (applied as they change), and the shop's system
+settings from the database — editable with `settings.manage`, shown read-only to everyone else
+(staff may need to know the lockout policy or the currency; only administrators change them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ecomdesk.services.errors import Conflict, ValidationError
+from ecomdesk.services.settings import INT_LIMITS, MAX_SHOP_NAME, SystemSettings
+from ecomdesk.ui.errors import describe
+from ecomdesk.ui.preferences import REFRESH_RANGE_S, Preferences, ThemeMode
+from ecomdesk.ui.session import AppSession
+from ecomdesk.ui.theme import is_theme_change, text_colour
+
+#: Field → (label, suffix, accessible description) of the shop's integer settings, in form order.
+_NUMBERS: dict[str, tuple[str, str, str]] = {
+    "low_stock_threshold": ("Low stock below", " units", "Items with fewer units count as low on stock."),
+    "session_lifetime_days": ("Remember sign-ins for", " days", "How long “Remember me” lasts."),
+    "lockout_after_failures": (
+        "Wait after",
+        " failed sign-ins",
+        "Failed sign-ins in a row before each further attempt must wait.",
+    ),
+    "disable_after_failures": (
+        "Disable account after",
+        " failed sign-ins",
+        "Failed sign-ins in a row that disable the account until an administrator unlocks it.",
+    ),
+    "max_delay_seconds": ("Longest wait", " seconds", "The wait doubles with each failure up to this."),
+}
+
+
+def _title(text: str, parent: QWidget, scale: float = 1.6) -> QLabel:
+    label = QLabel(text, parent)
+    font = label.font()
+    font.setPointSizeF(font.pointSizeF() * scale)
+    font.setBold(True)
+    label.setFont(font)
+    return label
+
+
+class _Field(QWidget):
+    """An input with its validation message right under it."""
+
+    def __init__(self, editor: QWidget, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.editor = editor
+        self.error = QLabel(self)
+        self.error.setObjectName("fieldError")
+        self.error.setWordWrap(True)
+        self.error.hide()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(editor)
+        layout.addWidget(self.error)
+
+    def set_error(self, message: str | None) -> None:
+        self.error.setText(message or "")
+        self.error.setVisible(bool(message))
+        self.editor.setAccessibleDescription(message or "")
+
+
+class PreferencesBox(QGroupBox):
+    """This computer's preferences; each change is saved and applied at once."""
+
+    def __init__(self, session: AppSession, parent: QWidget | None = None) -> None:
+        super().__init__("On this computer", parent)
+        self._session = session
+        prefs = session.preferences
+        self.theme = QComboBox(self)
+        for mode in ThemeMode:
+            self.theme.addItem(mode.label, mode)
+        self.theme.setAccessibleName("Theme")
+        self.refresh = QSpinBox(self)
+        self.refresh.setRange(*REFRESH_RANGE_S)
+        self.refresh.setSuffix(" seconds")
+        self.refresh.setAccessibleName("Refresh the visible page every")
+        self.confirm_delete = QCheckBox("Ask before deleting anything", self)
+        self.confirm_delete.setAccessibleName("Confirm before delete")
+        hint = QLabel("Only for you, on this computer. Changes apply at once.", self)
+        hint.setObjectName("hint")
+        hint.setWordWrap(True)
+        form = QFormLayout()
+        form.addRow("Theme", self.theme)
+        form.addRow("Refresh every", self.refresh)
+        form.addRow("", self.confirm_delete)
+        box = QVBoxLayout(self)
+        box.addLayout(form)
+        box.addWidget(hint)
+        self._show(prefs)
+        self.theme.currentIndexChanged.connect(self._theme_chosen)
+        self.refresh.valueChanged.connect(lambda value: setattr(prefs, "refresh_interval", value))
+        self.confirm_delete.toggled.connect(lambda ask: setattr(prefs, "confirm_delete", ask))
+        # A bound method, not a lambda: Qt drops the connection when this box is deleted, while the
+        # preferences live on.
+        prefs.changed.connect(self._preferences_changed)
+
+    def _preferences_changed(self, _key: str) -> None:
+        self._show(self._session.preferences)
+
+    def _show(self, prefs: Preferences) -> None:
+        for widget, value in (
+            (self.theme, self.theme.findData(prefs.theme)),
+            (self.refresh, prefs.refresh_interval),
+            (self.confirm_delete, prefs.confirm_delete),
+        ):
+            widget.blockSignals(True)
+            if isinstance(widget, QComboBox):
+                widget.setCurrentIndex(int(value))
+            elif isinstance(widget, QSpinBox):
+                widget.setValue(int(value))
+            elif isinstance(widget, QCheckBox):
+                widget.setChecked(bool(value))
+            widget.blockSignals(False)
+
+    def _theme_chosen(self, index: int) -> None:
+        mode = self.theme.itemData(index)
+        if isinstance(mode, ThemeMode):
+            self._session.theme.set_mode(mode)
+
+
+class ShopSettingsBox(QGroupBox):
+    """The shop's settings from the database, loaded and saved through the task runner."""
+
+    def __init__(self, session: AppSession, parent: QWidget | None = None) -> None:
+        super().__init__("Shop — for all staff", parent)
+        self._session = session
+        self.editable = session.actor.can("settings.manage")
+        self.loaded: SystemSettings | None = None
+        self._status_kind = "hint"
+
+        self.shop_name = QLineEdit(self)
+        self.shop_name.setMaxLength(MAX_SHOP_NAME)
+        self.shop_name.setAccessibleName("Shop name")
+        self.currency = QLineEdit(self)
+        self.currency.setMaxLength(3)
+        self.currency.setPlaceholderText("EUR")
+        self.currency.setAccessibleName("Currency (ISO 4217 code)")
+        self.currency.setMaximumWidth(self.currency.fontMetrics().horizontalAdvance("MMMMMM"))
+        self.currency.textEdited.connect(self._upper_currency)
+        self.numbers: dict[str, QSpinBox] = {}
+        self.fields: dict[str, _Field] = {
+            "shop_name": _Field(self.shop_name, self),
+            "currency": _Field(self.currency, self),
+        }
+        form = QFormLayout()
+        form.addRow("Shop name", self.fields["shop_name"])
+        form.addRow("Currency", self.fields["currency"])
+        for name, (label, suffix, description) in _NUMBERS.items():
+            spin = QSpinBox(self)
+            spin.setRange(*INT_LIMITS[name])
+            spin.setSuffix(suffix)
+            spin.setGroupSeparatorShown(True)
+            spin.setAccessibleName(label)
+            spin.setToolTip(description)
+            self.numbers[name] = spin
+            self.fields[name] = _Field(spin, self)
+            form.addRow(label, self.fields[name])
+
+        self.status = QLabel(self)
+        self.status.setWordWrap(True)
+        self.status.setAccessibleName("Shop settings status")
+        self.save_button = QPushButton("Save", self)
+        self.save_button.setAccessibleName("Save the shop settings")
+        self.save_button.clicked.connect(self.save)
+        self.revert_button = QPushButton("Revert", self)
+        self.revert_button.setAccessibleName("Undo unsaved changes to the shop settings")
+        self.revert_button.clicked.connect(self._revert)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.revert_button)
+        buttons.addWidget(self.save_button)
+        box = QVBoxLayout(self)
+        box.addLayout(form)
+        box.addWidget(self.status)
+        box.addLayout(buttons)
+        for editor in (self.shop_name, self.currency):
+            editor.textChanged.connect(self._update_buttons)
+        for spin in self.numbers.values():
+            spin.valueChanged.connect(self._update_buttons)
+
+        if not self.editable:
+            self.shop_name.setReadOnly(True)
+            self.currency.setReadOnly(True)
+            for spin in self.numbers.values():
+                spin.setReadOnly(True)
+                spin.setButtonSymbols(QAbstractSpinBox.ButtonSymbols.NoButtons)
+            self.save_button.hide()
+            self.revert_button.hide()
+            self._say("Only an administrator (with “settings.manage”) can change these.", "hint")
+        self.setEnabled(False)  # until loaded
+        self._update_buttons()
+
+    # -- values ------------------------------------------------------------------------------
+
+    def form_values(self) -> dict[str, Any]:
+        values: dict[str, Any] = {"shop_name": self.shop_name.text(), "currency": self.currency.text()}
+        values.update({name: spin.value() for name, spin in self.numbers.items()})
+        return values
+
+    @property
+    def dirty(self) -> bool:
+        if self.loaded is None:
+            return False
+        saved = self.loaded.values()
+        return any(saved[name] != value for name, value in self.form_values().items())
+
+    def show_settings(self, settings: SystemSettings) -> None:
+        self.loaded = settings
+        self.shop_name.setText(settings.shop_name)
+        self.currency.setText(settings.currency)
+        for name, spin in self.numbers.items():
+            spin.setValue(int(getattr(settings, name)))
+        self._clear_errors()
+        self.setEnabled(True)
+        self._update_buttons()
+
+    # -- loading and saving -----------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Fetch the settings again, unless the form holds unsaved edits (they are kept)."""
+        if self.dirty:
+            return
+        services, actor = self._session.services, self._session.actor
+        self._session.runner.submit(
+            lambda _control: services.settings.get_system_settings(actor),
+            on_done=self._loaded,
+            key=f"settings.load.{id(self)}",
+            owner=self,
+            description="load the shop settings",
+        )
+
+    def _loaded(self, settings: SystemSettings) -> None:
+        self._session.note_shop(settings)
+        self._session.note_refreshed()
+        if not self.dirty:
+            self.show_settings(settings)
+
+    def save(self) -> None:
+        if not self.editable or self.loaded is None:
+            return
+        services, actor = self._session.services, self._session.actor
+        changes, expected = self.form_values(), self.loaded.updated_at
+        self.save_button.setEnabled(False)
+        self._say("Saving…", "hint")
+        self._session.runner.submit(
+            lambda _control: services.settings.update_system_settings(actor, changes, expected),
+            on_done=self._saved,
+            on_error=self._save_failed,
+            key=f"settings.save.{id(self)}",
+            owner=self,
+            description="save the shop settings",
+        )
+
+    def _saved(self, settings: SystemSettings) -> None:
+        self.show_settings(settings)
+        self._session.note_shop(settings)
+        self._say("Saved for all staff.", "success")
+
+    def _save_failed(self, error: BaseException) -> None:
+        """Keep what the person typed; say what is wrong next to each field."""
+        self._update_buttons()
+        if isinstance(error, ValidationError):
+            self._clear_errors()
+            for name, message in error.fields.items():
+                if name in self.fields:
+                    self.fields[name].set_error(message)
+            self._say("Nothing was saved: please check the marked fields.", "error")
+            first = next((self.fields[n].editor for n in self.fields if n in error.fields), None)
+            if first is not None:
+                first.setFocus()
+        elif isinstance(error, Conflict):
+            self._say(f"{error.message} Use Revert to load their values.", "error")
+        else:
+            self._say(f"Nothing was saved. {describe(error).text}", "error")
+            self._session.runner.failed.emit(error, None)  # the message bar and the reconnect probe
+
+    def _revert(self) -> None:
+        """Drop the edits and load what the database holds now (another admin's save included)."""
+        if self.loaded is not None:
+            self.show_settings(self.loaded)
+        self._say("", "hint")
+        self.reload()
+
+    # -- looks -------------------------------------------------------------------------------
+
+    def _upper_currency(self, text: str) -> None:
+        if text != text.upper():
+            position = self.currency.cursorPosition()
+            self.currency.setText(text.upper())
+            self.currency.setCursorPosition(position)
+
+    def _update_buttons(self) -> None:
+        dirty = self.dirty
+        self.save_button.setEnabled(self.editable and dirty)
+        self.revert_button.setEnabled(self.editable and dirty)
+
+    def _clear_errors(self) -> None:
+        for field in self.fields.values():
+            field.set_error(None)
+
+    def _say(self, text: str, kind: str) -> None:
+        self._status_kind = kind
+        self.status.setText(text)
+        self.status.setVisible(bool(text))
+        if kind == "hint":
+            self.status.setObjectName("hint")
+            self.status.setStyleSheet("")
+        else:
+            self.status.setObjectName("")
+            colour = text_colour(self.palette(), "success" if kind == "success" else "error")
+            self.status.setStyleSheet(f"color: {colour.name()};")
+        self.status.style().unpolish(self.status)
+        self.status.style().polish(self.status)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if is_theme_change(event) and event.type() != QEvent.Type.PaletteChange:
+            self._say(self.status.text(), self._status_kind)
+
+
+class SettingsPage(QScrollArea):
+    """Both sections in one scrolling column of readable width."""
+
+    def __init__(self, session: AppSession, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("settingsPage")
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        body = QWidget(self)
+        column = QVBoxLayout(body)
+        self.preferences = PreferencesBox(session, body)
+        self.shop = ShopSettingsBox(session, body)
+        column.addWidget(_title("Settings", body))
+        column.addWidget(self.preferences)
+        column.addWidget(self.shop)
+        column.addStretch(1)
+        body.setMaximumWidth(body.fontMetrics().horizontalAdvance("M") * 44)
+        outer = QWidget(self)
+        row = QHBoxLayout(outer)
+        row.addWidget(body, 1, Qt.AlignmentFlag.AlignTop)
+        row.addStretch(0)
+        self.setWidget(outer)
+        self.setTabOrder(self.preferences.theme, self.preferences.refresh)
+        self.setTabOrder(self.preferences.refresh, self.preferences.confirm_delete)
+        self.setTabOrder(self.preferences.confirm_delete, self.shop.shop_name)
+
+    def refresh(self) -> None:
+        self.shop.reload()
+
+    def page_shown(self) -> None:
+        self.shop.reload()

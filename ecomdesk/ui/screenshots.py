@@ -1,0 +1,196 @@
+"""`ecomdesk screenshots`: every window, dialog and page, rendered offscreen in both themes on real
+data, as `<name>-<theme>.png` — for reviewing the look and for the documentation.
+
+The main window's pages come from the page registry, so a page added there is photographed too.
+Nothing of the person's own is touched: preferences and connection profiles live in a temporary
+folder for the run, and no sign-in is remembered.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Final
+
+from PySide6.QtCore import QSettings, QSize
+from PySide6.QtWidgets import QApplication, QWidget
+
+from ecomdesk.config import ConnectionProfile, ProfileStore, SecretStore
+from ecomdesk.connect import DEMO_ACCOUNTS, DEMO_PASSWORD, close_services, open_services, sign_in
+from ecomdesk.logs import log_file
+from ecomdesk.services.context import Actor
+from ecomdesk.services.errors import Unavailable
+from ecomdesk.services.registry import Services
+from ecomdesk.ui.app import Shell, application
+from ecomdesk.ui.connection import DEMO_LABEL, ProfileDialog, Target
+from ecomdesk.ui.errors import Severity, UserMessage
+from ecomdesk.ui.login import ChangePasswordDialog, LoginWindow
+from ecomdesk.ui.preferences import Preferences, ThemeMode
+from ecomdesk.ui.session import ConnectionState
+from ecomdesk.ui.tasks import TaskRunner
+
+WINDOW: Final = QSize(1180, 740)
+SMALL_WINDOW: Final = QSize(880, 660)
+#: Example profiles for the connection window (no passwords: nothing goes to the keyring).
+SAMPLE_PROFILES: Final = (
+    ConnectionProfile("Shop live", "db.shop.example", 5432, "ecomdesk", "backoffice", "verify-full"),
+    ConnectionProfile("Shop staging", "staging.shop.example", 6432, "ecomdesk", "backoffice", "require"),
+    ConnectionProfile("Warehouse laptop", "localhost", 5432, "ecomdesk", "warehouse", "prefer"),
+)
+
+
+class ScreenshotError(RuntimeError):
+    """A window could not be brought to the state to photograph; the message says why."""
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
+    """Let Qt run (signals from the task runner arrive) until `condition` holds."""
+    app = QApplication.instance()
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise ScreenshotError(f"gave up waiting for {what} after {timeout_s:.0f} s")
+        if app is not None:
+            app.processEvents()
+        time.sleep(0.01)
+
+
+def settle(runner: TaskRunner, what: str) -> None:
+    """Wait until background work is done and its results are painted."""
+    wait_until(lambda: runner.pending == 0, what)
+    app = QApplication.instance()
+    for _ in range(5):
+        if app is not None:
+            app.processEvents()
+        time.sleep(0.01)
+
+
+class Camera:
+    """Saves widgets as `<name>-<theme>.png` into one folder."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.saved: list[Path] = []
+        self.theme = "light"
+
+    def shoot(self, widget: QWidget, name: str) -> Path:
+        QApplication.processEvents()
+        path = self.out / f"{name}-{self.theme}.png"
+        if not widget.grab().save(str(path)):
+            raise ScreenshotError(f"could not write {path}")
+        self.saved.append(path)
+        return path
+
+
+@contextmanager
+def _scratch_state() -> Iterator[tuple[Preferences, ProfileStore]]:
+    """Preferences and profiles of the run's own, in a temporary folder."""
+    with tempfile.TemporaryDirectory(prefix="ecomdesk-screenshots-") as folder:
+        settings = QSettings(str(Path(folder) / "preferences.ini"), QSettings.Format.IniFormat)
+        profiles = ProfileStore(Path(folder) / "connections.json", SecretStore("ecomdesk-screenshots"))
+        for profile in SAMPLE_PROFILES:
+            profiles.save(profile)
+        preferences = Preferences(settings)
+        yield preferences, profiles
+        settings.sync()
+
+
+def render_screenshots(
+    out: Path,
+    url: str,
+    *,
+    demo: bool = True,
+    email: str = DEMO_ACCOUNTS[0][0],
+    password: str = DEMO_PASSWORD,
+    label: str = DEMO_LABEL,
+) -> list[Path]:
+    """Photograph everything on database `url`, signed in as `email` (the demo's administrator)."""
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"  # only takes effect if no QApplication exists yet
+    application()
+    with _scratch_state() as (preferences, profiles):
+        shell = Shell(preferences=preferences, profiles=profiles)
+        camera = Camera(out)
+        services = open_services(url)
+        try:
+            for mode in (ThemeMode.LIGHT, ThemeMode.DARK):
+                camera.theme = mode.value
+                shell.theme.set_mode(mode)
+                _connection_and_dialogs(shell, camera)
+                _login(shell, camera, services, url, label, demo)
+                signed_in = sign_in(services, url, email, password, remember=False)
+                shell.services, shell.target = services, Target(url, label, demo=demo)
+                _main_window(shell, camera, signed_in.actor)
+        finally:
+            shell.runner.shutdown()
+            shell.services = None
+            close_services(services)
+            for window in (shell.main_window, shell.login_window, shell.connection_window):
+                if window is not None:
+                    window.close()
+    return camera.saved
+
+
+def _connection_and_dialogs(shell: Shell, camera: Camera) -> None:
+    window = shell.show_connection_window()
+    window.resize(SMALL_WINDOW)
+    camera.shoot(window, "connection")
+    dialog = ProfileDialog(
+        shell.runner, window.keyring, SAMPLE_PROFILES[0], saved_password="x", parent=window
+    )
+    dialog.show()
+    camera.shoot(dialog, "profile")
+    dialog.close()
+
+
+def _login(shell: Shell, camera: Camera, services: Services, url: str, label: str, demo: bool) -> None:
+    login = LoginWindow(shell.runner, database_label=label, demo=demo)
+    login.attach(services, url)
+    login.set_keyring(SecretStore().status())
+    login.set_ready()
+    login.resize(SMALL_WINDOW)
+    login.show()
+    camera.shoot(login, "login")
+    login.email.setText("someone@demo.shop")
+    login.show_error(
+        "The email address or the password is not right. Too many failed attempts: try again in 4 seconds."
+    )
+    camera.shoot(login, "login-refused")
+    login.close()
+    login.deleteLater()
+
+
+def _main_window(shell: Shell, camera: Camera, actor: Actor) -> None:
+    window = shell.show_main(actor)
+    window.resize(WINDOW)
+    settle(shell.runner, "the shop's settings")
+    assert shell.services is not None
+    dialog = ChangePasswordDialog(shell.services, actor, shell.runner, forced=True, parent=window)
+    dialog.show()
+    camera.shoot(dialog, "change-password")
+    dialog.close()
+    for key in window.page_keys():
+        window.show_page(key)
+        settle(shell.runner, f"the {key} page")
+        camera.shoot(window, key)
+    window.show_page(window.page_keys()[0])
+    window.messages.show_error(Unavailable("The database cannot be reached right now. Nothing was changed."))
+    window.session.set_state(ConnectionState.RECONNECTING)
+    camera.shoot(window, "message-bar")
+    path = log_file()
+    window.messages.show_message(
+        UserMessage(
+            "Something went wrong",
+            "Something went wrong and it was not your fault (KeyError). "
+            f"The details are in the log file: {path}",
+            Severity.ERROR,
+            log_path=path,
+        )
+    )
+    camera.shoot(window, "unexpected-error")
+    window.messages.dismiss()
+    window.session.set_state(ConnectionState.CONNECTED)

@@ -1,0 +1,76 @@
+"""What a signed-in window set shares: the services of one database, the acting user, the task runner,
+the connection's state as the status bar shows it, the shop's settings, and this computer's
+preferences and theme."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from PySide6.QtCore import QObject, Signal
+
+from ecomdesk.services.context import Actor
+from ecomdesk.services.registry import Services
+from ecomdesk.services.settings import SystemSettings
+from ecomdesk.ui.preferences import Preferences
+from ecomdesk.ui.tasks import TaskRunner
+from ecomdesk.ui.theme import ThemeManager
+
+
+class ConnectionState(enum.Enum):
+    CONNECTED = "Connected"
+    RECONNECTING = "Reconnecting…"
+    OFFLINE = "Offline"
+
+
+class AppSession(QObject):
+    """One per signed-in main window. Pages read `services` and `actor` and run work through `runner`."""
+
+    #: A page loaded fresh data (the time it was confirmed fresh, UTC).
+    refreshed = Signal(object)
+    state_changed = Signal(object)  # ConnectionState
+    #: The shop's system settings were (re)loaded or saved (a `SystemSettings`): name, currency…
+    shop_changed = Signal(object)
+
+    def __init__(
+        self,
+        services: Services,
+        actor: Actor,
+        runner: TaskRunner,
+        *,
+        database_label: str,
+        demo: bool = False,
+        preferences: Preferences | None = None,
+        theme: ThemeManager | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.services = services
+        self.actor = actor
+        self.runner = runner
+        self.database_label = database_label
+        self.demo = demo
+        self.preferences = preferences or Preferences(parent=self)
+        self.theme = theme or ThemeManager(self.preferences, self)
+        self.state = ConnectionState.CONNECTED
+        self.last_refreshed: dt.datetime | None = None
+        #: None until the main window has loaded them once.
+        self.shop: SystemSettings | None = None
+
+    @property
+    def read_only(self) -> bool:
+        return self.services.ctx.read_only
+
+    def note_refreshed(self, when: dt.datetime | None = None) -> None:
+        self.last_refreshed = when or dt.datetime.now(dt.UTC)
+        self.set_state(ConnectionState.CONNECTED)
+        self.refreshed.emit(self.last_refreshed)
+
+    def note_shop(self, shop: SystemSettings) -> None:
+        self.shop = shop
+        self.shop_changed.emit(shop)
+
+    def set_state(self, state: ConnectionState) -> None:
+        if state is not self.state:
+            self.state = state
+            self.state_changed.emit(state)
