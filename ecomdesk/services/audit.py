@@ -30,15 +30,19 @@ class ActivityRow:
 
     @property
     def changes(self) -> str:
-        """The changed fields in one line: `name: Old → New`."""
+        """The changed fields in one line: `name: "Old" → "New"`; for a record created or deleted
+        (one side empty) just its fields: `name: "New"`."""
         before, after = self.before or {}, self.after or {}
+        if not before or not after:
+            return "; ".join(
+                f"{key}: {json.dumps(value)}" for key, value in sorted((before or after).items())
+            )
         keys = sorted(set(before) | set(after))
-        parts = [
+        return "; ".join(
             f"{key}: {json.dumps(before.get(key))} → {json.dumps(after.get(key))}"
             for key in keys
             if before.get(key) != after.get(key)
-        ]
-        return "; ".join(parts)
+        )
 
 
 ACTIVITY_SPEC = TableSpec(

@@ -227,3 +227,15 @@ def test_a_cancelled_export_stops_and_bad_columns_are_refused(services: Services
     with pytest.raises(ValidationError) as bad:
         _export(services, staff, ListQuery(), columns=["sku", "password"])
     assert bad.value.fields == {"columns": "Unknown column: password."}
+
+
+def test_activity_rows_say_what_changed_in_one_line(services: Services, staff: Staff) -> None:
+    role = services.roles.create_role(staff.admin, "Packers", frozenset({"inventory.read"}))
+    services.roles.update_role(staff.admin, role.id, name="Shipping", permissions=role.permissions)
+    rows = services.tables["activity"].page(staff.admin, ListQuery(filters={"entity_type": "role"})).rows
+    changes = {row.action: row.changes for row in rows}
+    assert 'name: "Packers" → "Shipping"' in changes["role.updated"]
+    assert (
+        changes["role.created"].startswith('description: ""; ')
+        and 'name: "Packers"' in changes["role.created"]
+    )
