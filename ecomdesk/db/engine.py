@@ -23,7 +23,12 @@ def libpq_url(url: str | URL) -> str:
     parsed = normalise_url(url)
     if parsed.get_backend_name() != "postgresql":
         return parsed.render_as_string(hide_password=False)
-    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    text = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    # SQLAlchemy leaves spaces in the user name and password as they are; libpq refuses them in a
+    # URI. The user info ends at the first "@" (SQLAlchemy encodes any "@" inside it).
+    scheme, _, rest = text.partition("://")
+    userinfo, at, host = rest.partition("@")
+    return f"{scheme}://{userinfo.replace(' ', '%20')}{at}{host}" if at else text
 
 
 def make_engine(url: str | URL, *, statement_timeout_ms: int = 60_000, **overrides: Any) -> Engine:

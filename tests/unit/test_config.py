@@ -57,3 +57,17 @@ def test_database_identity_names_server_and_database_but_never_the_password() ->
     assert database_identity("postgresql://clerk@db.shop:5433/shop") == a
     sock = database_identity("postgresql://postgres@/demo?host=/run/ecomdesk&application_name=x")
     assert sock == "postgresql://postgres@/demo?host=%2Frun%2Fecomdesk"
+
+
+@pytest.mark.parametrize("password", ["two words", "a b+c%/@:", None])
+def test_libpq_urls_keep_any_password_and_user_name_intact(password: str | None) -> None:
+    from psycopg.conninfo import conninfo_to_dict
+    from sqlalchemy import URL
+
+    from ecomdesk.db.engine import libpq_url
+
+    url = URL.create(
+        "postgresql+psycopg", username="shop staff", password=password, host="db", database="shop"
+    )
+    parsed = conninfo_to_dict(libpq_url(url))
+    assert (parsed["user"], parsed.get("password"), parsed["host"]) == ("shop staff", password, "db")
