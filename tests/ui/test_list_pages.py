@@ -1,0 +1,104 @@
+"""The list pages: a grid over a table, Enter opens a record, Delete deletes where the service can."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QLabel, QMainWindow
+from pytestqt.qtbot import QtBot
+
+from ecomdesk.services.listing import ListQuery
+from ecomdesk.services.registry import Services
+from ecomdesk.ui.grid import RowStyleRole
+from ecomdesk.ui.pages.lists import ListPage, RecordDialog, inventory_page, users_page
+from ecomdesk.ui.preferences import Preferences
+from ecomdesk.ui.session import AppSession
+from ecomdesk.ui.tasks import TaskRunner
+from tests.services.conftest import MakeUser, Staff
+
+WAIT_MS = 10_000
+
+
+@pytest.fixture
+def runner(qapp: QApplication) -> Iterator[TaskRunner]:
+    runner = TaskRunner()
+    yield runner
+    runner.shutdown()
+    runner.deleteLater()
+
+
+def _show(qtbot: QtBot, page: ListPage) -> QMainWindow:
+    window = QMainWindow()
+    window.setCentralWidget(page)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: page.grid.model.is_loaded, timeout=WAIT_MS)
+    return window
+
+
+def _select(page: ListPage, row: int) -> None:
+    page.grid.view.setFocus()
+    page.grid.view.selectRow(row)
+
+
+def test_delete_on_the_users_page_removes_the_selected_account_after_the_service_agrees(
+    qtbot: QtBot, services: Services, staff: Staff, make_user: MakeUser, runner: TaskRunner
+) -> None:
+    make_user("viewer", email="zed@shop.example", first_name="Zed", last_name="Gone")
+    Preferences().confirm_delete = False
+    page = users_page(AppSession(services, staff.admin, runner, database_label="test"))
+    window = _show(qtbot, page)
+    row = page.grid.model.row_of(services.users.list_users(staff.admin, ListQuery(search="zed")).rows[0].id)
+    assert row is not None
+    _select(page, row)
+    QTest.keyClick(page.grid.view, Qt.Key.Key_Delete)
+    qtbot.waitUntil(lambda: "Deleted Zed Gone <zed@shop.example>." in window.statusBar().currentMessage())
+    assert services.users.list_users(staff.admin, ListQuery(search="zed")).total == 0
+
+
+def test_a_list_without_deleting_says_so_and_enter_opens_the_record_read_only(
+    qtbot: QtBot, services: Services, staff: Staff, runner: TaskRunner
+) -> None:
+    page = users_page(AppSession(services, staff.manager, runner, database_label="test"))
+    window = _show(qtbot, page)
+    _select(page, 0)
+    QTest.keyClick(page.grid.view, Qt.Key.Key_Delete)  # a manager reads users but cannot delete them
+    assert "deleting is not possible" in window.statusBar().currentMessage()
+    assert services.users.list_users(staff.admin, ListQuery()).total == 3
+
+    QTest.keyClick(page.grid.view, Qt.Key.Key_Return)
+    dialog = page.findChild(RecordDialog)
+    assert dialog is not None and dialog.isVisible()
+    assert dialog.windowTitle() == "Ada Admin <ada@shop.example>"
+    fields = {
+        label.accessibleName(): label.text()
+        for label in dialog.findChildren(QLabel)
+        if label.accessibleName()
+    }
+    assert (fields["Email"], fields["Role"], fields["Active"]) == ("ada@shop.example", "admin", "Yes")
+
+
+def test_low_stock_rows_are_marked_on_the_inventory_page(
+    qtbot: QtBot, services: Services, staff: Staff, runner: TaskRunner
+) -> None:
+    from sqlalchemy import insert
+
+    from ecomdesk.db.models import InventoryItem
+
+    common = {"category": "Toys", "supplier": "Acme", "reserved": 0, "price": "5.00", "cost": "2.00"}
+    with services.ctx.engine.begin() as conn:
+        conn.execute(
+            insert(InventoryItem),
+            [
+                common | {"sku": "LOW-1", "name": "A low", "stock": 2},
+                common | {"sku": "OK-1", "name": "B ok", "stock": 90},
+            ],
+        )
+    page = inventory_page(AppSession(services, staff.viewer, runner, database_label="test"))
+    window = _show(qtbot, page)
+    assert window.centralWidget() is page
+    styles = [page.grid.model.index(row, 0).data(RowStyleRole) for row in range(2)]
+    assert styles == ["attention", None]
