@@ -12,6 +12,7 @@ from PySide6.QtCore import QCoreApplication, QEvent, QSettings
 from PySide6.QtWidgets import QApplication
 
 from ecomdesk.ui.app import Shell
+from ecomdesk.ui.tasks import TaskRunner
 from tests.pg_tcp import tcp_server
 from tests.services.conftest import clock, make_user, services, staff
 
@@ -61,3 +62,12 @@ def make_shell(qapp: QApplication) -> Iterator[Callable[[], Shell]]:
 @pytest.fixture
 def shell(make_shell: Callable[[], Shell]) -> Shell:
     return make_shell()
+
+
+@pytest.fixture
+def runner(qapp: QApplication) -> Iterator[TaskRunner]:
+    """The real task runner; shut down (its threads idle) before the test's database goes."""
+    task_runner = TaskRunner()
+    yield task_runner
+    task_runner.shutdown(10_000)
+    task_runner.deleteLater()

@@ -139,15 +139,6 @@ def big_db(pg_admin_url: str, template_database: str) -> Iterator[BigDb]:
 
 
 @pytest.fixture
-def runner(qapp: Any) -> Iterator[TaskRunner]:
-    """The real task runner; shut down (and its threads idle) before the test's database goes."""
-    task_runner = TaskRunner()
-    yield task_runner
-    task_runner.shutdown(10_000)
-    task_runner.deleteLater()
-
-
-@pytest.fixture
 def big_session(big_db: BigDb, runner: TaskRunner) -> AppSession:
     return AppSession(big_db.services, big_db.viewer, runner, database_label="grid test")
 

@@ -30,10 +30,9 @@ from tests.ui.grid_data import (
     big_session,
     grid_settings,
     live_ids,
-    runner,
 )
 
-__all__ = ["big_db", "big_session", "grid_settings", "runner"]
+__all__ = ["big_db", "big_session", "grid_settings"]
 
 WAIT_MS = 20_000
 

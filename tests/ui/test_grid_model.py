@@ -25,11 +25,10 @@ from tests.ui.grid_data import (
     big_session,
     insert_items,
     live_ids,
-    runner,
     scalar,
 )
 
-__all__ = ["big_db", "big_session", "runner"]
+__all__ = ["big_db", "big_session"]
 
 WAIT_MS = 10_000
 

@@ -27,10 +27,9 @@ from tests.ui.grid_data import (
     grid_settings,
     insert_items,
     live_ids,
-    runner,
 )
 
-__all__ = ["big_db", "big_session", "grid_settings", "runner"]
+__all__ = ["big_db", "big_session", "grid_settings"]
 
 WAIT_MS = 10_000
 

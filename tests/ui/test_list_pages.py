@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow
+from PySide6.QtWidgets import QLabel, QMainWindow
 from pytestqt.qtbot import QtBot
 
 from ecomdesk.services.listing import ListQuery
@@ -20,14 +17,6 @@ from ecomdesk.ui.tasks import TaskRunner
 from tests.services.conftest import MakeUser, Staff
 
 WAIT_MS = 10_000
-
-
-@pytest.fixture
-def runner(qapp: QApplication) -> Iterator[TaskRunner]:
-    runner = TaskRunner()
-    yield runner
-    runner.shutdown()
-    runner.deleteLater()
 
 
 def _show(qtbot: QtBot, page: ListPage) -> QMainWindow:

@@ -4,7 +4,7 @@ keyring that isn't there, the demo accounts, and the password that must be chang
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from PySide6.QtWidgets import QApplication, QLabel
@@ -24,14 +24,6 @@ from ecomdesk.ui.tasks import TaskRunner
 from tests.services.conftest import PASSWORD, FakeClock, Staff, audit_entries
 
 NEW_PASSWORD = "a brand new passphrase for winter"
-
-
-@pytest.fixture
-def runner(qapp: QApplication) -> Iterator[TaskRunner]:
-    runner = TaskRunner()
-    yield runner
-    runner.shutdown()
-    runner.deleteLater()
 
 
 @pytest.fixture

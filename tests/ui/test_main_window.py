@@ -13,7 +13,7 @@ import pytest
 from PySide6.QtCore import QObject, QSize, Qt, QUrl, Slot
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QAbstractButton, QApplication, QComboBox, QLineEdit, QSpinBox, QWidget
+from PySide6.QtWidgets import QAbstractButton, QComboBox, QLineEdit, QSpinBox, QWidget
 from pytestqt.qtbot import QtBot
 
 from ecomdesk.config import DeviceTokenStore
@@ -33,14 +33,6 @@ from tests.services.conftest import PASSWORD, Staff
 ALL = ["dashboard", "users", "roles", "inventory", "reports", "activity", "settings"]
 
 OpenWindow = Callable[..., MainWindow]
-
-
-@pytest.fixture
-def runner(qapp: QApplication) -> Iterator[TaskRunner]:
-    runner = TaskRunner()
-    yield runner
-    runner.shutdown()
-    runner.deleteLater()
 
 
 @pytest.fixture

@@ -27,14 +27,6 @@ OpenPage = Callable[[Actor], SettingsPage]
 
 
 @pytest.fixture
-def runner(qapp: QApplication) -> Iterator[TaskRunner]:
-    runner = TaskRunner()
-    yield runner
-    runner.shutdown()
-    runner.deleteLater()
-
-
-@pytest.fixture
 def open_page(qtbot: QtBot, services: Services, runner: TaskRunner) -> Iterator[OpenPage]:
     sessions: list[AppSession] = []
     pages: list[SettingsPage] = []
