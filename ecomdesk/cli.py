@@ -505,6 +505,7 @@ def _filter_value(text: str) -> object:
 def _export(args: argparse.Namespace) -> int:
     from ecomdesk.bootstrap import build_engine
     from ecomdesk.services.listing import ListQuery, SortKey
+    from ecomdesk.services.tables import export_csv_file
 
     filters: dict[str, object] = {}
     for item in args.filter:
@@ -524,17 +525,11 @@ def _export(args: argparse.Namespace) -> int:
         actor = _acting_actor(args, services, url)
         query = ListQuery(args.search, filters, sort)
         if args.out == "-":
-            rows = table.export_csv(actor, query, sys.stdout.buffer, columns=columns, bom=args.bom)
+            table.export_csv(actor, query, sys.stdout.buffer, columns=columns, bom=args.bom)
             sys.stdout.buffer.flush()
             return 0
         target = Path(args.out)
-        partial = target.with_name(target.name + ".part")
-        try:
-            with partial.open("wb") as out:
-                rows = table.export_csv(actor, query, out, columns=columns, bom=args.bom)
-            partial.replace(target)
-        finally:
-            partial.unlink(missing_ok=True)
+        rows = export_csv_file(table, actor, query, target, columns=columns, bom=args.bom)
         print(f"exported {table.spec.count_text(rows)} to {target}", file=sys.stderr)
         return 0
     finally:

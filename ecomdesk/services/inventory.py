@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from ecomdesk.db.catalog import DEFAULT_SETTINGS
 from ecomdesk.db.models import InventoryItem, SystemSetting
 from ecomdesk.services.errors import ValidationError
-from ecomdesk.services.listing import SortKey, like_pattern
+from ecomdesk.services.listing import ListQuery, SortKey, like_pattern
 from ecomdesk.services.tables import (
     Choice,
     Column,
@@ -128,9 +128,6 @@ class InventoryTable(SqlTable[InventoryRow]):
             extra={"id": item.id, "version": item.version, "low_stock": _available() <= _threshold()},
         )
 
-    def _live(self) -> ColumnElement[bool]:
-        return InventoryItem.archived_at.is_(None)
-
     def search(self, text: str) -> ColumnElement[bool]:
         pattern = like_pattern(text)
         return or_(
@@ -155,11 +152,9 @@ class InventoryTable(SqlTable[InventoryRow]):
                 return archived if value else ~archived
         return super().filter(key, value)
 
-    def _filtered(self, stmt: Any, query: Any) -> Any:
-        stmt = super()._filtered(stmt, query)
-        if "archived" not in query.filters:
-            stmt = stmt.where(self._live())
-        return stmt
+    def scope(self, query: ListQuery) -> ColumnElement[bool] | None:
+        """Archived items stay out of the list unless the `archived` filter asks for them."""
+        return None if "archived" in query.filters else InventoryItem.__table__.c.archived_at.is_(None)
 
     def record(self, row: RowMapping) -> InventoryRow:
         return InventoryRow(**{name: row[name] for name in InventoryRow.__dataclass_fields__})

@@ -16,6 +16,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import IO, Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, FromClause, Select, String, case, cast, func, literal, select
@@ -23,7 +24,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
 from ecomdesk.services.context import Actor, ServiceContext, UnitOfWork
-from ecomdesk.services.errors import ValidationError
+from ecomdesk.services.errors import ServiceError, ValidationError
 from ecomdesk.services.listing import ListQuery, Page, SortKey, check_window
 
 Row = TypeVar("Row")
@@ -182,6 +183,10 @@ class SqlTable(Table[Row]):
     def filter(self, key: str, value: Any) -> ColumnElement[bool]:
         raise ValidationError({"filters": f"Unknown filter: {key}."})
 
+    def scope(self, query: ListQuery) -> ColumnElement[bool] | None:
+        """The rows a list shows unless a filter says otherwise (e.g. live items, not archived ones)."""
+        return None
+
     def record(self, row: RowMapping) -> Row:
         raise NotImplementedError
 
@@ -312,7 +317,8 @@ class SqlTable(Table[Row]):
         for key, value in query.filters.items():
             if value is not None:
                 stmt = stmt.where(self.filter(key, value))
-        return stmt
+        scope = self.scope(query)
+        return stmt if scope is None else stmt.where(scope)
 
     def _total(self, session: Session, src: Source, query: ListQuery) -> int:
         matching = self._filtered(select(literal(1)).select_from(src.from_), query).subquery()
@@ -365,6 +371,39 @@ def _quote(value: str) -> str:
     if any(ch in value for ch in ',"\r\n') or value.startswith(FORMULA_PREFIXES):
         return '"' + value.replace('"', '""') + '"'
     return value
+
+
+def partial_path(target: Path) -> Path:
+    """Where an export is written until it is complete (a cancelled or failed one leaves nothing)."""
+    return target.with_name(target.name + ".part")
+
+
+def export_csv_file(
+    table: Table[Any],
+    actor: Actor,
+    query: ListQuery,
+    target: Path,
+    *,
+    columns: Sequence[str] | None = None,
+    bom: bool = False,
+    progress: ProgressFn | None = None,
+    cancelled: CancelledFn | None = None,
+) -> int:
+    """`table.export_csv` into a file: written as `<target>.part` and renamed only when complete."""
+    part = partial_path(target)
+    try:
+        with part.open("wb", buffering=_EXPORT_BUFFER) as out:
+            rows = table.export_csv(
+                actor, query, out, columns=columns, bom=bom, progress=progress, cancelled=cancelled
+            )
+        if cancelled is not None and cancelled():  # cancelled after the last row: no file wanted
+            raise ExportCancelled()
+        part.replace(target)
+    except OSError as exc:
+        raise ServiceError(f"Could not write {target}: {exc.strerror or exc}.") from exc
+    finally:
+        part.unlink(missing_ok=True)
+    return rows
 
 
 def with_window(query: ListQuery, offset: int, limit: int, known_total: int | None) -> ListQuery:

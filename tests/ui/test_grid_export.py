@@ -12,14 +12,13 @@ from PySide6.QtWidgets import QDialogButtonBox, QProgressDialog, QPushButton, QW
 from sqlalchemy import text
 
 from ecomdesk.services.listing import ListQuery
-from ecomdesk.services.tables import UTF8_BOM
+from ecomdesk.services.tables import UTF8_BOM, partial_path
 from ecomdesk.ui.grid.export import (
     BOM_KEY,
     ExportChoice,
     ExportDialog,
     ExportRequest,
     default_file_name,
-    part_path,
 )
 from ecomdesk.ui.grid.view import GridView
 from ecomdesk.ui.session import AppSession
@@ -95,7 +94,7 @@ def test_ctrl_e_exports_every_matching_row_with_the_shown_columns_in_their_order
     assert [row[1] for row in rows[1:]] == [skus[i] for i in expected_ids]
     assert rows[1][0] == str(model.record(0).price)  # plain numbers, not "1,234.50"
     assert rows[1][-1].endswith("Z")  # times in ISO 8601 UTC
-    assert not part_path(tmp_path / "acme.csv").exists()
+    assert not partial_path(tmp_path / "acme.csv").exists()
 
 
 @pytest.fixture
@@ -204,7 +203,7 @@ def test_cancelling_the_progress_dialog_leaves_no_file(qtbot, big_session, grid_
 
     assert seen and seen[0][0] < seen[0][1]  # cancelled part-way, not after the end
     assert not target.exists()
-    assert not part_path(target).exists()
+    assert not partial_path(target).exists()
     assert messages == []
 
 

@@ -31,9 +31,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ecomdesk.services.errors import ServiceError
 from ecomdesk.services.listing import ListQuery
-from ecomdesk.services.tables import Table
+from ecomdesk.services.tables import Table, export_csv_file
 from ecomdesk.ui.session import AppSession
 from ecomdesk.ui.tasks import Task, TaskControl, show_progress
 
@@ -62,11 +61,6 @@ AskExport = Callable[[QWidget, ExportRequest], ExportChoice | None]
 
 def default_file_name(view: str, today: dt.date | None = None) -> str:
     return f"{view}-{(today or dt.date.today()):%Y%m%d}.csv"
-
-
-def part_path(path: Path) -> Path:
-    """Where the rows go until the export is complete."""
-    return path.with_name(path.name + ".part")
 
 
 class ExportDialog(QDialog):
@@ -154,33 +148,21 @@ def write_csv(
     columns: Sequence[str],
     choice: ExportChoice,
 ) -> Callable[[TaskControl], int]:
-    """The export's work (runs on a pool thread): every matching row into `<file>.part`, then renamed."""
+    """The export's work (runs on a pool thread): every matching row into the chosen file."""
     actor = session.actor
-    target = choice.path
-    part = part_path(target)
 
     def work(control: TaskControl) -> int:
         control.check()
-        try:
-            with part.open("wb", buffering=1 << 20) as out:  # COPY hands over one row at a time
-                rows = table.export_csv(
-                    actor,
-                    query,
-                    out,
-                    columns=list(columns),
-                    bom=choice.bom,
-                    progress=control.progress,  # called per row: no text to format each time
-                    cancelled=lambda: control.cancelled,
-                )
-            control.check()  # cancelled after the last row: the user asked for no file
-            part.replace(target)
-        except OSError as exc:
-            part.unlink(missing_ok=True)
-            raise ServiceError(f"Could not write {target}: {exc.strerror or exc}.") from exc
-        except BaseException:
-            part.unlink(missing_ok=True)
-            raise
-        return rows
+        return export_csv_file(
+            table,
+            actor,
+            query,
+            choice.path,
+            columns=list(columns),
+            bom=choice.bom,
+            progress=control.progress,  # called per megabyte: no text to format each time
+            cancelled=lambda: control.cancelled,
+        )
 
     return work
 

@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -42,6 +42,7 @@ from ecomdesk.ui.session import AppSession, ConnectionState
 from ecomdesk.ui.tasks import Task, TaskControl
 
 ModelIndex = QModelIndex | QPersistentModelIndex
+T = TypeVar("T")
 #: Marks a row whose window is still on its way (in the first column only, so it reads as one mark).
 PLACEHOLDER = "…"
 #: How a page asks for a row to stand out (e.g. low stock): a style name the view maps to palette colours.
@@ -73,26 +74,22 @@ _RECORD_ROLES = frozenset(
 )
 
 
-def _reader(table: Table[Any], session: AppSession, query: ListQuery) -> Callable[[TaskControl], Page[Any]]:
-    """The work of one window fetch, closed over plain values only (it runs on a pool thread)."""
-    actor = session.actor
+def _off_thread(call: Callable[[], T]) -> Callable[[TaskControl], T]:
+    """One read for the task runner, closed over plain values only (it runs on a pool thread)."""
 
-    def read(control: TaskControl) -> Page[Any]:
+    def run(control: TaskControl) -> T:
         control.check()
-        return table.page(actor, query)
+        return call()
 
-    return read
+    return run
+
+
+def _reader(table: Table[Any], session: AppSession, query: ListQuery) -> Callable[[TaskControl], Page[Any]]:
+    return _off_thread(partial(table.page, session.actor, query))
 
 
 def _counter(table: Table[Any], session: AppSession, query: ListQuery) -> Callable[[TaskControl], int]:
-    """The work of counting a query's rows (on a pool thread)."""
-    actor = session.actor
-
-    def count(control: TaskControl) -> int:
-        control.check()
-        return table.count(actor, query)
-
-    return count
+    return _off_thread(partial(table.count, session.actor, query))
 
 
 class PagedTableModel(QAbstractTableModel):
@@ -238,10 +235,7 @@ class PagedTableModel(QAbstractTableModel):
     def display(self, row: int, section: int) -> str:
         """A loaded cell's text exactly as shown ("" when the row is not loaded)."""
         record = self.record(row)
-        if record is None:
-            return ""
-        column = self._columns[section]
-        return display_text(getattr(record, column.key), column.kind, self._locale)
+        return "" if record is None else self.display_record(record, section)
 
     def display_record(self, record: Any, section: int) -> str:
         column = self._columns[section]

@@ -9,6 +9,7 @@ Column widths are measured from the header and the rows on screen only — never
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -92,10 +93,20 @@ def _blend(a: QColor, b: QColor, amount: float) -> QColor:
 def attention_colour(palette: QPalette) -> QColor:
     """A row background that stands out without looking selected: the highlight's opposite hue
     (orange beside a blue selection), mixed into the base colour so it suits light and dark themes."""
-    highlight = palette.color(QPalette.ColorRole.Highlight)
+    return QColor(
+        _attention_rgba(
+            palette.color(QPalette.ColorRole.Highlight).rgba(), palette.color(QPalette.ColorRole.Base).rgba()
+        )
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _attention_rgba(highlight_rgba: int, base_rgba: int) -> int:
+    """Worked out once per theme, not for every painted cell."""
+    highlight = QColor.fromRgba(highlight_rgba)
     hue = highlight.hsvHue()
     warm = QColor.fromHsv((hue + 180) % 360 if hue >= 0 else 30, max(highlight.hsvSaturation(), 160), 230)
-    return _blend(palette.color(QPalette.ColorRole.Base), warm, 0.28)
+    return _blend(QColor.fromRgba(base_rgba), warm, 0.28).rgba()
 
 
 class GridDelegate(QStyledItemDelegate):
