@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
-from ecomdesk.db.catalog import ADMIN
+from ecomdesk.db.catalog import ADMIN, PERMISSIONS
 from ecomdesk.db.models import DeviceSession, Role, User, UserProfile
 from ecomdesk.services.context import Actor, UnitOfWork, role_permission_set
 from ecomdesk.services.errors import Conflict, PermissionDenied
@@ -87,3 +87,8 @@ def revoke_live_sessions(session: Session, user_id: int, now: dt.datetime, keep:
         stmt = stmt.where(DeviceSession.id != keep)
     result: CursorResult[Any] = session.execute(stmt)  # type: ignore[assignment]
     return result.rowcount or 0
+
+
+def describe_permission(code: str) -> str:
+    """The plain-language description of a permission of the catalogue (the code itself if unknown)."""
+    return PERMISSIONS.get(code, code)

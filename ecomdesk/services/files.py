@@ -151,18 +151,25 @@ def file_kind(kind: str) -> FileKind:
         raise ValueError(f"unknown file kind {kind!r} (known: {', '.join(sorted(FILE_KINDS))})") from None
 
 
+def size_problem(kind: str, size: int) -> str | None:
+    """Why a file of `size` bytes cannot be a `kind`; the UI asks before reading a huge file at all."""
+    if size == 0:
+        return "The file is empty."
+    limit = file_kind(kind).max_bytes
+    if size > limit:
+        return f"The file is {_megabytes(size)}; the most allowed is {_megabytes(limit)}."
+    return None
+
+
 def store_file(uow: UnitOfWork, *, kind: str, data: bytes, original_name: str) -> FileInfo:
     """Check `data` against the rules of `kind` and store it (images re-encoded), in the caller's unit.
 
     Raises `ValidationError` on the field "file" with a message for the person who chose the file.
     """
     rules = file_kind(kind)
-    if not data:
-        raise _refusal("The file is empty.")
-    if len(data) > rules.max_bytes:
-        raise _refusal(
-            f"The file is {_megabytes(len(data))}; the most allowed is {_megabytes(rules.max_bytes)}."
-        )
+    problem = size_problem(kind, len(data))
+    if problem:
+        raise _refusal(problem)
     if rules.image is not None:
         content, content_type = _reencode(data, rules, rules.image)
     else:

@@ -240,14 +240,16 @@ class Shell(QObject):
         window = MainWindow(self.session)
         self.session.setParent(window)  # the session lives exactly as long as its window
         window.sign_out_requested.connect(self.sign_out)
+        window.signed_out_elsewhere.connect(self.sign_out)
         window.switch_connection_requested.connect(self.show_connection_window)
         window.quit_requested.connect(self.quit)
         self._show(window)
         self.main_window = window
         return window
 
-    def sign_out(self) -> None:
-        """End the device session and forget its token, then ask for a sign-in again."""
+    def sign_out(self, reason: str = "") -> None:
+        """End the device session and forget its token, then ask for a sign-in again; `reason`: the
+        sign-in already ended elsewhere (a revoked device), said on the sign-in window."""
         if self.session is None or self.target is None:
             return
         actor = self.session.actor
@@ -256,7 +258,7 @@ class Shell(QObject):
         login.attach(self.services, self.target.url)
         login.set_keyring(self.keyring)
         login.email.setText(actor.email)
-        self._sign_out_in_background(actor, login, "You are signed out.")
+        self._sign_out_in_background(actor, login, reason or "You are signed out.")
 
     def _sign_out_in_background(self, actor: Actor, login: LoginWindow, done: str) -> None:
         services, target = self.services, self.target

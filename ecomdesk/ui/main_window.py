@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 from ecomdesk import __version__
 from ecomdesk.connect import database_answers
 from ecomdesk.logs import log_file
-from ecomdesk.services.errors import Unavailable
+from ecomdesk.services.errors import AuthenticationError, Unavailable
 from ecomdesk.services.settings import SystemSettings
 from ecomdesk.ui.errors import Severity, UserMessage
 from ecomdesk.ui.icons import themed_icon
@@ -66,6 +66,8 @@ def local_time(when: dt.datetime) -> str:
 
 class MainWindow(QMainWindow):
     sign_out_requested = Signal()
+    #: The sign-in ended underneath the window (revoked device, deactivated account): the sentence why.
+    signed_out_elsewhere = Signal(str)
     switch_connection_requested = Signal()
     quit_requested = Signal()
 
@@ -76,6 +78,7 @@ class MainWindow(QMainWindow):
         self.specs: list[PageSpec] = pages_for(session.actor)
         self.pages: dict[str, QWidget] = {}
         self._probe_failures = 0
+        self._ended = False
         self.setObjectName("mainWindow")
         em = self.fontMetrics().horizontalAdvance("M")
         central = QWidget(self)
@@ -98,6 +101,7 @@ class MainWindow(QMainWindow):
 
         self.navigation.currentRowChanged.connect(self._row_changed)
         session.runner.failed.connect(self._task_failed)
+        session.runner.errored.connect(self._any_task_failed)
         session.runner.activity.connect(self._activity)
         session.state_changed.connect(self._state_changed)
         session.refreshed.connect(self._refreshed)
@@ -386,6 +390,14 @@ class MainWindow(QMainWindow):
         self.messages.show_error(error)
         if isinstance(error, Unavailable):
             self.session.set_state(ConnectionState.RECONNECTING)
+
+    def _any_task_failed(self, error: BaseException) -> None:
+        """A call refused because this sign-in ended: the window closes and the sign-in window says
+        why (once, however many calls were in flight)."""
+        if isinstance(error, AuthenticationError) and not self._ended:
+            self._ended = True
+            self._refresh_timer.stop()
+            self.signed_out_elsewhere.emit(error.message)
 
     def _probe(self) -> None:
         services = self.session.services

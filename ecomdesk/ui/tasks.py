@@ -138,6 +138,8 @@ class TaskRunner(QObject):
 
     #: (error, task) for failures no caller handled: the main window turns them into a message.
     failed = Signal(object, object)
+    #: Every failure, handled by its caller or not: the main window watches it for an ended sign-in.
+    errored = Signal(object)
     #: How many tasks are running or queued; the status bar shows activity while it is above 0.
     activity = Signal(int)
 
@@ -177,6 +179,7 @@ class TaskRunner(QObject):
             task.succeeded.connect(on_done)
         if on_progress is not None:
             task.progressed.connect(on_progress)
+        task.failed.connect(self.errored)
         if on_error is not None:
             task.failed.connect(on_error)
         else:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QEvent, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QCheckBox,
@@ -28,9 +28,9 @@ from PySide6.QtWidgets import (
 from ecomdesk.services.errors import Conflict, ValidationError
 from ecomdesk.services.settings import INT_LIMITS, MAX_SHOP_NAME, SystemSettings
 from ecomdesk.ui.errors import describe
+from ecomdesk.ui.forms import Field, StatusKind, StatusLine, clear_errors, show_errors
 from ecomdesk.ui.preferences import REFRESH_RANGE_S, Preferences, ThemeMode
 from ecomdesk.ui.session import AppSession
-from ecomdesk.ui.theme import is_theme_change, text_colour
 
 #: Field → (label, suffix, accessible description) of the shop's integer settings, in form order.
 _NUMBERS: dict[str, tuple[str, str, str]] = {
@@ -57,28 +57,6 @@ def _title(text: str, parent: QWidget, scale: float = 1.6) -> QLabel:
     font.setBold(True)
     label.setFont(font)
     return label
-
-
-class _Field(QWidget):
-    """An input with its validation message right under it."""
-
-    def __init__(self, editor: QWidget, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.editor = editor
-        self.error = QLabel(self)
-        self.error.setObjectName("fieldError")
-        self.error.setWordWrap(True)
-        self.error.hide()
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(2)
-        layout.addWidget(editor)
-        layout.addWidget(self.error)
-
-    def set_error(self, message: str | None) -> None:
-        self.error.setText(message or "")
-        self.error.setVisible(bool(message))
-        self.editor.setAccessibleDescription(message or "")
 
 
 class PreferencesBox(QGroupBox):
@@ -148,7 +126,6 @@ class ShopSettingsBox(QGroupBox):
         self._session = session
         self.editable = session.actor.can("settings.manage")
         self.loaded: SystemSettings | None = None
-        self._status_kind = "hint"
 
         self.shop_name = QLineEdit(self)
         self.shop_name.setMaxLength(MAX_SHOP_NAME)
@@ -160,9 +137,9 @@ class ShopSettingsBox(QGroupBox):
         self.currency.setMaximumWidth(self.currency.fontMetrics().horizontalAdvance("MMMMMM"))
         self.currency.textEdited.connect(self._upper_currency)
         self.numbers: dict[str, QSpinBox] = {}
-        self.fields: dict[str, _Field] = {
-            "shop_name": _Field(self.shop_name, self),
-            "currency": _Field(self.currency, self),
+        self.fields: dict[str, Field] = {
+            "shop_name": Field(self.shop_name, self),
+            "currency": Field(self.currency, self),
         }
         form = QFormLayout()
         form.addRow("Shop name", self.fields["shop_name"])
@@ -175,11 +152,10 @@ class ShopSettingsBox(QGroupBox):
             spin.setAccessibleName(label)
             spin.setToolTip(description)
             self.numbers[name] = spin
-            self.fields[name] = _Field(spin, self)
+            self.fields[name] = Field(spin, self)
             form.addRow(label, self.fields[name])
 
-        self.status = QLabel(self)
-        self.status.setWordWrap(True)
+        self.status = StatusLine(self)
         self.status.setAccessibleName("Shop settings status")
         self.save_button = QPushButton("Save", self)
         self.save_button.setAccessibleName("Save the shop settings")
@@ -282,14 +258,8 @@ class ShopSettingsBox(QGroupBox):
         """Keep what the person typed; say what is wrong next to each field."""
         self._update_buttons()
         if isinstance(error, ValidationError):
-            self._clear_errors()
-            for name, message in error.fields.items():
-                if name in self.fields:
-                    self.fields[name].set_error(message)
-            self._say("Nothing was saved: please check the marked fields.", "error")
-            first = next((self.fields[n].editor for n in self.fields if n in error.fields), None)
-            if first is not None:
-                first.setFocus()
+            rest = show_errors(self.fields, error)
+            self._say(" ".join(["Nothing was saved: please check the marked fields.", *rest]), "error")
         elif isinstance(error, Conflict):
             self._say(f"{error.message} Use Revert to load their values.", "error")
         else:
@@ -317,27 +287,10 @@ class ShopSettingsBox(QGroupBox):
         self.revert_button.setEnabled(self.editable and dirty)
 
     def _clear_errors(self) -> None:
-        for field in self.fields.values():
-            field.set_error(None)
+        clear_errors(self.fields)
 
-    def _say(self, text: str, kind: str) -> None:
-        self._status_kind = kind
-        self.status.setText(text)
-        self.status.setVisible(bool(text))
-        if kind == "hint":
-            self.status.setObjectName("hint")
-            self.status.setStyleSheet("")
-        else:
-            self.status.setObjectName("")
-            colour = text_colour(self.palette(), "success" if kind == "success" else "error")
-            self.status.setStyleSheet(f"color: {colour.name()};")
-        self.status.style().unpolish(self.status)
-        self.status.style().polish(self.status)
-
-    def changeEvent(self, event: QEvent) -> None:
-        super().changeEvent(event)
-        if is_theme_change(event) and event.type() != QEvent.Type.PaletteChange:
-            self._say(self.status.text(), self._status_kind)
+    def _say(self, text: str, kind: StatusKind) -> None:
+        self.status.say(text, kind)
 
 
 class SettingsPage(QScrollArea):

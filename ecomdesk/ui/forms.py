@@ -1,0 +1,99 @@
+"""What every editing form shares: an input with its validation message right under it, a status line
+that says what happened to the last save, and the one way a `ValidationError` lands on those fields.
+
+A failed save never clears the form: the person's input stays, the messages appear next to the
+offending fields, and the first of them gets the focus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+from PySide6.QtCore import QEvent
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from ecomdesk.services.errors import ValidationError
+from ecomdesk.ui.theme import is_theme_change, text_colour
+
+StatusKind = Literal["hint", "success", "error"]
+
+
+class Field(QWidget):
+    """An input with its validation message right under it (hidden while there is none)."""
+
+    def __init__(self, editor: QWidget, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.editor = editor
+        self.error = QLabel(self)
+        self.error.setObjectName("fieldError")
+        self.error.setWordWrap(True)
+        self.error.hide()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(editor)
+        layout.addWidget(self.error)
+
+    def set_error(self, message: str | None) -> None:
+        self.error.setText(message or "")
+        self.error.setVisible(bool(message))
+        self.editor.setAccessibleDescription(message or "")
+
+    @property
+    def message(self) -> str:
+        return self.error.text() if self.error.isVisibleTo(self) else ""
+
+
+def clear_errors(fields: Mapping[str, Field]) -> None:
+    for field in fields.values():
+        field.set_error(None)
+
+
+def show_errors(fields: Mapping[str, Field], error: ValidationError) -> list[str]:
+    """Put each message next to its field and focus the first; returns the messages no field shows
+    (for the form's status line), each prefixed with its field's name."""
+    clear_errors(fields)
+    rest: list[str] = []
+    first: Field | None = None
+    for name, message in error.fields.items():
+        field = fields.get(name)
+        if field is None:
+            rest.append(message)
+            continue
+        field.set_error(message)
+        first = first or field
+    if first is not None:
+        first.editor.setFocus()
+    return rest
+
+
+class StatusLine(QLabel):
+    """One sentence about the form's state: a hint, a success, or why nothing was saved —
+    in the theme's colours, repainted when the theme changes."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWordWrap(True)
+        self.kind: StatusKind = "hint"
+        self.hide()
+
+    def say(self, text: str, kind: StatusKind = "hint") -> None:
+        self.kind = kind
+        self.setText(text)
+        self.setVisible(bool(text))
+        if kind == "hint":
+            self.setObjectName("hint")
+            sheet = ""
+        else:
+            self.setObjectName("")
+            sheet = f"color: {text_colour(self.palette(), kind).name()};"
+        if sheet != self.styleSheet():  # an equal sheet would only send another StyleChange
+            self.setStyleSheet(sheet)
+        self.style().unpolish(self)
+        self.style().polish(self)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if is_theme_change(event) and event.type() != QEvent.Type.PaletteChange and self.kind != "hint":
+            self.say(self.text(), self.kind)

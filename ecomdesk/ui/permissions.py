@@ -1,0 +1,32 @@
+"""Permissions shape the screens: an action the signed-in user may not take is disabled, and its
+tooltip says which right it needs and that their role lacks it. The services refuse it regardless;
+this only spares people buttons that can only fail."""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QWidget
+
+from ecomdesk.services.access import describe_permission
+from ecomdesk.services.context import Actor
+
+
+def why_not(actor: Actor, permission: str) -> str | None:
+    """A sentence on why `actor` may not do what needs `permission`; None when they may."""
+    if actor.can(permission):
+        return None
+    return (
+        f"Your role ({actor.role}) does not include “{describe_permission(permission)}” "
+        f"({permission}). Ask an administrator if you need it."
+    )
+
+
+def gate(target: QWidget | QAction, actor: Actor, permission: str, *, read_only: bool = False) -> bool:
+    """Enable `target` when `actor` holds `permission` (and the data may be changed at all);
+    otherwise disable it with a tooltip that says why. Returns whether it is enabled."""
+    reason = "This is a read-only copy: nothing can be changed here." if read_only else None
+    reason = reason or why_not(actor, permission)
+    target.setEnabled(reason is None)
+    if reason is not None:
+        target.setToolTip(reason)
+    return reason is None
