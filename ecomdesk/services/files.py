@@ -138,6 +138,17 @@ class FileInfo:
 
 
 @dataclass(frozen=True)
+class Upload:
+    """A file as the person chose it, on its way to `store_file`."""
+
+    data: bytes
+    name: str
+
+    def __repr__(self) -> str:  # bytes in a traceback help nobody
+        return f"Upload(name={self.name!r}, size={len(self.data)})"
+
+
+@dataclass(frozen=True)
 class FileContent:
     info: FileInfo
     data: bytes

@@ -335,11 +335,22 @@ class UserService:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def create_user(self, actor: Actor, fields: UserFields, *, password: str | None = None) -> NewAccount:
-        """Create an account. Without `password`, a temporary one is generated (returned once)
-        and must be changed at the first sign-in."""
+    def create_user(
+        self,
+        actor: Actor,
+        fields: UserFields,
+        *,
+        password: str | None = None,
+        picture: files.Upload | None = None,
+    ) -> NewAccount:
+        """Create an account, with its picture in the same transaction (a refused picture creates
+        nothing). Without `password`, a temporary one is generated (returned once) and must be
+        changed at the first sign-in."""
         with self.ctx.write(actor, "users.write") as uow:
-            return self._create(uow, fields, password)
+            account = self._create(uow, fields, password)
+            if picture is None:
+                return account
+            return NewAccount(self._replace_avatar(uow, account.user.id, picture), account.temporary_password)
 
     def bootstrap_user(
         self, *, email: str, role: str, first_name: str, last_name: str, password: str | None = None
@@ -398,10 +409,13 @@ class UserService:
         fields: UserFields,
         *,
         expected: UserRecord | None = None,
+        picture: files.Upload | None = None,
+        remove_picture: bool = False,
     ) -> UserRecord:
-        """Edit an account. With `expected` (the record the form was opened with), a change to
-        the same fields by someone else in between raises `Conflict` instead of being overwritten;
-        a sign-in or a picture change meanwhile is no conflict."""
+        """Edit an account, and its picture (`picture` replaces it, `remove_picture` drops it) in the
+        same transaction. With `expected` (the record the form was opened with), a change to the
+        same fields by someone else in between raises `Conflict` instead of being overwritten; a
+        sign-in or a picture change meanwhile is no conflict."""
         with self.ctx.write(actor, "users.write") as uow:
             me = require_actor(uow)
             session = uow.session
@@ -428,7 +442,12 @@ class UserService:
             profile.address = _clean(fields.address)
             flush_unique(session, "uq_users_email_lower", "email", EMAIL_TAKEN)
             after = self._load(session, user_id)
-            uow.audit("user.updated", "user", user_id, before=_snapshot(before), after=_snapshot(after))
+            if _snapshot(after) != _snapshot(before):
+                uow.audit("user.updated", "user", user_id, before=_snapshot(before), after=_snapshot(after))
+            if picture is not None:
+                return self._replace_avatar(uow, user_id, picture)
+            if remove_picture:
+                return self._drop_avatar(uow, user_id)
             return after
 
     def update_my_profile(self, actor: Actor, fields: ProfileFields) -> UserRecord:
@@ -456,34 +475,40 @@ class UserService:
         with self.ctx.write(actor, None) as uow:
             me = require_actor(uow)
             self._ensure_self_or_write(uow, me, user_id)
-            _, profile = self._lock(uow.session, user_id)
-            old = profile.avatar_file_id
-            stored = files.store_file(uow, kind="avatar", data=data, original_name=original_name)
-            profile.avatar_file_id = stored.id
-            uow.session.flush()
-            if old is not None:
-                files.release_file(uow, old)
-            uow.audit(
-                "user.avatar_changed",
-                "user",
-                user_id,
-                before={"avatar_file_id": old},
-                after={"avatar_file_id": stored.id, "size": stored.size, "content_type": stored.content_type},
-            )
-            return self._load(uow.session, user_id)
+            return self._replace_avatar(uow, user_id, files.Upload(data, original_name))
 
     def remove_avatar(self, actor: Actor, user_id: int) -> UserRecord:
         with self.ctx.write(actor, None) as uow:
             me = require_actor(uow)
             self._ensure_self_or_write(uow, me, user_id)
-            _, profile = self._lock(uow.session, user_id)
-            old = profile.avatar_file_id
-            if old is not None:
-                profile.avatar_file_id = None
-                uow.session.flush()
-                files.release_file(uow, old)
-                uow.audit("user.avatar_changed", "user", user_id, before={"avatar_file_id": old}, after={})
-            return self._load(uow.session, user_id)
+            return self._drop_avatar(uow, user_id)
+
+    def _replace_avatar(self, uow: UnitOfWork, user_id: int, picture: files.Upload) -> UserRecord:
+        _, profile = self._lock(uow.session, user_id)
+        old = profile.avatar_file_id
+        stored = files.store_file(uow, kind="avatar", data=picture.data, original_name=picture.name)
+        profile.avatar_file_id = stored.id
+        uow.session.flush()
+        if old is not None:
+            files.release_file(uow, old)
+        uow.audit(
+            "user.avatar_changed",
+            "user",
+            user_id,
+            before={"avatar_file_id": old},
+            after={"avatar_file_id": stored.id, "size": stored.size, "content_type": stored.content_type},
+        )
+        return self._load(uow.session, user_id)
+
+    def _drop_avatar(self, uow: UnitOfWork, user_id: int) -> UserRecord:
+        _, profile = self._lock(uow.session, user_id)
+        old = profile.avatar_file_id
+        if old is not None:
+            profile.avatar_file_id = None
+            uow.session.flush()
+            files.release_file(uow, old)
+            uow.audit("user.avatar_changed", "user", user_id, before={"avatar_file_id": old}, after={})
+        return self._load(uow.session, user_id)
 
     def set_active(self, actor: Actor, user_id: int, active: bool) -> UserRecord:
         """Deactivating also ends the user's remembered devices; their next call is refused."""

@@ -63,7 +63,8 @@ def describe(error: BaseException) -> UserMessage:
         case NotFound():
             return UserMessage("Not found", error.message)
         case Conflict():
-            return UserMessage("Changed by someone else", error.message, retry=True)
+            # A guard ("the last administrator") or someone else's change: the message says which.
+            return UserMessage("Not possible right now", error.message, retry=True)
         case ReadOnlyError():
             return UserMessage("Read-only", error.message)
         case Unavailable():

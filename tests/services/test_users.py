@@ -31,6 +31,7 @@ from ecomdesk.services.errors import (
     ServiceError,
     ValidationError,
 )
+from ecomdesk.services.files import Upload
 from ecomdesk.services.listing import ListQuery, SortKey
 from ecomdesk.services.policy import password_problem
 from ecomdesk.services.registry import Services
@@ -905,6 +906,52 @@ def test_a_file_that_is_not_an_image_is_refused_and_the_old_picture_stays(
     assert list(info.value.fields) == ["file"]
     assert services.users.get_user(vic, vic.user_id) == before
     assert (row_count(engine, StoredFile), row_count(engine, AuditEntry)) == (1, audit)
+
+
+def test_a_new_account_gets_its_picture_in_the_same_transaction_and_a_refused_one_creates_nothing(
+    services: Services, staff: Staff, engine: Engine
+) -> None:
+    users, audit = row_count(engine, User), row_count(engine, AuditEntry)
+    with pytest.raises(ValidationError) as info:
+        services.users.create_user(
+            staff.admin, _fields(engine, "pic@shop.example"), picture=Upload(b"not,an\nimage\n", "x.png")
+        )
+    assert list(info.value.fields) == ["file"]
+    assert (row_count(engine, User), row_count(engine, AuditEntry), row_count(engine, StoredFile)) == (
+        users,
+        audit,
+        0,
+    )
+
+    account = services.users.create_user(
+        staff.admin, _fields(engine, "pic@shop.example"), picture=Upload(png(RED, (40, 20)), "pic.png")
+    )
+    assert account.user.avatar_file_id is not None and account.temporary_password is not None
+    picture = services.users.avatar(staff.admin, account.user.id)
+    assert picture is not None and Image.open(io.BytesIO(picture.data)).size == (40, 20)
+    assert [e.action for e in audit_entries(engine, "user.avatar_changed")] == ["user.avatar_changed"]
+
+
+def test_an_edit_replaces_or_removes_the_picture_with_the_fields_or_changes_nothing(
+    services: Services, staff: Staff, engine: Engine
+) -> None:
+    opened = services.users.get_user(staff.admin, staff.viewer.user_id)
+    with pytest.raises(ValidationError):
+        services.users.update_user(
+            staff.admin,
+            opened.id,
+            dataclasses.replace(_form(opened), first_name="Victoria"),
+            picture=Upload(b"\x00" * 10, "x.webp"),
+        )
+    assert services.users.get_user(staff.admin, opened.id) == opened  # the names were not saved either
+
+    saved = services.users.update_user(
+        staff.admin, opened.id, _form(opened), expected=opened, picture=Upload(png(BLUE), "b.png")
+    )
+    assert saved.avatar_file_id is not None
+    assert audit_entries(engine, "user.updated") == []  # no field changed: only the picture is audited
+    removed = services.users.update_user(staff.admin, opened.id, _form(saved), remove_picture=True)
+    assert removed.avatar_file_id is None and row_count(engine, StoredFile) == 0
 
 
 # -- role changes -----------------------------------------------------------------------------
