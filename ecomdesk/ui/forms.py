@@ -51,21 +51,16 @@ def clear_errors(fields: Mapping[str, Field]) -> None:
 
 
 def show_errors(fields: Mapping[str, Field], error: ValidationError) -> list[str]:
-    """Put each message next to its field and focus the first; returns the messages no field shows
-    (for the form's status line), each prefixed with its field's name."""
+    """Put each message next to its field and focus the first of them in the form's order; returns
+    the messages no field shows (for the form's status line)."""
     clear_errors(fields)
-    rest: list[str] = []
-    first: Field | None = None
-    for name, message in error.fields.items():
-        field = fields.get(name)
-        if field is None:
-            rest.append(message)
-            continue
-        field.set_error(message)
-        first = first or field
+    for name, field in fields.items():
+        if name in error.fields:
+            field.set_error(error.fields[name])
+    first = next((field for name, field in fields.items() if name in error.fields), None)
     if first is not None:
         first.editor.setFocus()
-    return rest
+    return [message for name, message in error.fields.items() if name not in fields]
 
 
 class StatusLine(QLabel):

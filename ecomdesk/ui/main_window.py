@@ -10,6 +10,7 @@ Everything that leaves the window (sign out, switch connection, quit) is a signa
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Final
 
 from PySide6.QtCore import QEvent, QLocale, QSize, Qt, QTime, QTimer, Signal
@@ -35,12 +36,14 @@ from ecomdesk.connect import database_answers
 from ecomdesk.logs import log_file
 from ecomdesk.services.errors import AuthenticationError, Unavailable
 from ecomdesk.services.settings import SystemSettings
+from ecomdesk.services.users import UserRecord
 from ecomdesk.ui.errors import Severity, UserMessage
 from ecomdesk.ui.icons import themed_icon
 from ecomdesk.ui.login import ChangePasswordDialog
 from ecomdesk.ui.messages import MessageBar, open_folder
 from ecomdesk.ui.pages import PageSpec, pages_for
 from ecomdesk.ui.preferences import Preferences, ThemeMode
+from ecomdesk.ui.profile import ProfileDialog
 from ecomdesk.ui.session import AppSession, ConnectionState
 from ecomdesk.ui.tasks import Task
 from ecomdesk.ui.theme import Kind, is_theme_change, text_colour
@@ -251,6 +254,8 @@ class MainWindow(QMainWindow):
         who = account.addAction(f"Signed in as {actor.email}")
         who.setEnabled(False)
         account.addSeparator()
+        self.profile_action = account.addAction("My &profile and devices…")
+        self.profile_action.triggered.connect(self.open_profile)
         account.addAction("Change password…").triggered.connect(self._change_password)
         account.addAction(self.sign_out_action)
         self.user_button.setMenu(account)
@@ -431,6 +436,19 @@ class MainWindow(QMainWindow):
             self.theme_actions[self.preferences.theme].setChecked(True)
 
     # -- dialogs -------------------------------------------------------------------------------
+
+    def open_profile(self) -> ProfileDialog:
+        """Every user's own names, phone, address, picture and remembered devices."""
+        dialog = ProfileDialog(self.session, self)
+        dialog.saved.connect(self._profile_saved)
+        dialog.open()
+        return dialog
+
+    def _profile_saved(self, record: UserRecord) -> None:
+        actor = self.session.actor = replace(self.session.actor, display_name=record.full_name)
+        self.user_button.setText(f"{actor.display_name or actor.email} ({actor.role})")
+        self.user_label.setText(f"{actor.display_name or actor.email} · {actor.role}")
+        self.messages.show_message(UserMessage("Profile saved", "Your profile was saved.", Severity.INFO))
 
     def _change_password(self) -> None:
         dialog = ChangePasswordDialog(

@@ -29,6 +29,8 @@ from ecomdesk.ui.app import Shell, application
 from ecomdesk.ui.connection import DEMO_LABEL, ProfileDialog, Target
 from ecomdesk.ui.errors import Severity, UserMessage
 from ecomdesk.ui.login import ChangePasswordDialog, LoginWindow
+from ecomdesk.ui.main_window import MainWindow
+from ecomdesk.ui.pages.users import UsersPage
 from ecomdesk.ui.preferences import Preferences, ThemeMode
 from ecomdesk.ui.session import ConnectionState
 from ecomdesk.ui.tasks import TaskRunner
@@ -164,6 +166,29 @@ def _login(shell: Shell, camera: Camera, services: Services, url: str, label: st
     login.deleteLater()
 
 
+def _users(window: MainWindow, camera: Camera, runner: TaskRunner) -> None:
+    """The users page with a profile shown, and the edit dialog refusing a bad email."""
+    page = window.current_page
+    if not isinstance(page, UsersPage):
+        return
+    model = page.grid.model
+    row = next((r for r in range(model.rowCount()) if getattr(model.record(r), "role", "") == "manager"), 0)
+    page.grid.view.selectRow(row)
+    settle(runner, "the selected user's profile")
+    record = page.current
+    if record is None:
+        return
+    dialog = page.open_editor(record)
+    settle(runner, "the edit dialog")
+    dialog.email.setText("anna.schmidt@@demo")
+    dialog.phone.setText("call me")
+    dialog.save()
+    settle(runner, "the refused save")
+    camera.shoot(dialog, "user-dialog-error")
+    dialog.close()
+    dialog.deleteLater()
+
+
 def _main_window(shell: Shell, camera: Camera, actor: Actor) -> None:
     window = shell.show_main(actor)
     window.resize(WINDOW)
@@ -173,9 +198,19 @@ def _main_window(shell: Shell, camera: Camera, actor: Actor) -> None:
     dialog.show()
     camera.shoot(dialog, "change-password")
     dialog.close()
+    profile = window.open_profile()
+    settle(shell.runner, "my profile")
+    camera.shoot(profile, "my-profile")
+    profile.tabs.setCurrentIndex(profile.tabs.count() - 1)
+    settle(shell.runner, "my devices")
+    camera.shoot(profile, "my-devices")
+    profile.close()
+    profile.deleteLater()
     for key in window.page_keys():
         window.show_page(key)
         settle(shell.runner, f"the {key} page")
+        if key == "users":
+            _users(window, camera, shell.runner)
         camera.shoot(window, key)
     window.show_page(window.page_keys()[0])
     window.messages.show_error(Unavailable("The database cannot be reached right now. Nothing was changed."))

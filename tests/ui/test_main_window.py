@@ -344,6 +344,25 @@ def test_sign_out_ends_the_device_session_and_returns_to_the_sign_in(
     assert services.auth.list_sessions(staff.manager) == []
 
 
+def test_revoking_this_computers_sign_in_elsewhere_signs_the_app_out_at_its_next_call(
+    qtbot: QtBot, shell: Shell, services: Services, staff: Staff, database_url: str
+) -> None:
+    window = _signed_in_shell(qtbot, shell, database_url, staff.manager.email)
+    qtbot.waitUntil(lambda: shell.runner.pending == 0, timeout=15_000)
+    (device,) = services.auth.list_sessions(staff.admin, staff.manager.user_id)
+    services.auth.revoke_session(staff.admin, device.id)  # an administrator, on another computer
+    assert shell.main_window is window  # nothing happens until the app's next call
+
+    window.refresh_action.trigger()
+    qtbot.waitUntil(lambda: shell.main_window is None and shell.login_window is not None, timeout=15_000)
+    login = shell.login_window
+    assert login is not None
+    qtbot.waitUntil(lambda: "revoked" in login.status.text(), timeout=15_000)
+    assert login.status.text() == "This sign-in has ended (signed out or revoked). Please sign in again."
+    assert login.email.text() == staff.manager.email
+    assert DeviceTokenStore().get(database_url) is None  # the dead token is forgotten too
+
+
 def test_switch_connection_returns_to_the_connection_window(
     qtbot: QtBot, shell: Shell, staff: Staff, database_url: str
 ) -> None:

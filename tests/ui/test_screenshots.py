@@ -12,7 +12,17 @@ from ecomdesk.connect import DEMO_PASSWORD
 from ecomdesk.ui.pages import page_specs
 from tests.services.conftest import MakeUser
 
-WINDOWS = ["connection", "profile", "login", "login-refused", "change-password", "message-bar"]
+WINDOWS = [
+    "connection",
+    "profile",
+    "login",
+    "login-refused",
+    "change-password",
+    "message-bar",
+    "user-dialog-error",
+    "my-profile",
+    "my-devices",
+]
 
 
 def _distinct_colours(image: QImage) -> int:

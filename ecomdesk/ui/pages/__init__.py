@@ -172,8 +172,10 @@ _REGISTRY: dict[str, PageSpec] = {
     )
 }  # fmt: skip
 
+_REGISTRY["users"] = replace(_REGISTRY["users"], factory=_lazy("ecomdesk.ui.pages.users", "UsersPage"))
+_REGISTRY["roles"] = replace(_REGISTRY["roles"], factory=_lazy("ecomdesk.ui.pages.roles", "RolesPage"))
 # The lists that are a grid for now; their own issues build editing around the same grid.
-for _key in ("users", "roles", "inventory", "reports", "activity"):
+for _key in ("inventory", "reports", "activity"):
     _REGISTRY[_key] = replace(_REGISTRY[_key], factory=_lazy("ecomdesk.ui.pages.lists", f"{_key}_page"))
 
 

@@ -1,8 +1,8 @@
 """Pages that are one list: a heading and the grid over one of the services' tables.
 
-Users, roles, inventory, reports and activity start as such pages; their own issues add editing
-around the same grid. Enter (or a double-click) opens the selected record read-only; Delete asks
-first (unless the user turned that off) where the service can delete, and says so where it cannot.
+Inventory, reports and activity start as such pages; their own issues add editing around the same
+grid. Enter (or a double-click) opens the selected record read-only; Delete says it is not possible
+here.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QLabel,
     QMainWindow,
-    QMessageBox,
     QVBoxLayout,
     QWidget,
 )
@@ -25,11 +24,7 @@ from PySide6.QtWidgets import (
 from ecomdesk.services.tables import TableSpec
 from ecomdesk.ui.grid import GridView, RowStyle
 from ecomdesk.ui.grid.format import display_text
-from ecomdesk.ui.preferences import Preferences
 from ecomdesk.ui.session import AppSession
-
-#: Deletes a list's records (on a pool thread); a list without one cannot delete.
-Deleter = Callable[[AppSession, list[Any]], None]
 
 
 class RecordDialog(QDialog):
@@ -60,7 +55,6 @@ class ListPage(QWidget):
         view: str,
         *,
         describe_record: Callable[[Any], str],
-        deleter: Deleter | None = None,
         row_style: RowStyle | None = None,
         parent: QWidget | None = None,
     ) -> None:
@@ -68,7 +62,6 @@ class ListPage(QWidget):
         self.session = session
         self.table = session.services.tables[view]
         self._describe_record = describe_record
-        self._deleter = deleter
         heading = QLabel(self.table.spec.title, self)
         heading.setObjectName("pageTitle")
         font = heading.font()
@@ -97,37 +90,8 @@ class ListPage(QWidget):
         RecordDialog(self.table.spec, record, self._describe_record(record), self).open()
 
     def delete_records(self, records: list[Any]) -> None:
-        if not records:
-            return
-        if self._deleter is None:
+        if records:
             self._show_status(f"{self.table.spec.title}: deleting is not possible from this list.")
-            return
-        what = (
-            self._describe_record(records[0])
-            if len(records) == 1
-            else self.table.spec.count_text(len(records))
-        )
-        if Preferences().confirm_delete:
-            answer = QMessageBox.question(
-                self,
-                "Delete",
-                f"Delete {what}? This cannot be undone.",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-                QMessageBox.StandardButton.Cancel,
-            )
-            if answer != QMessageBox.StandardButton.Yes:
-                return
-        deleter, session = self._deleter, self.session
-        self.session.runner.submit(
-            lambda _control: deleter(session, records),
-            on_done=lambda _none: self._deleted(what),
-            owner=self,
-            description=f"delete {what}",
-        )
-
-    def _deleted(self, what: str) -> None:
-        self._show_status(f"Deleted {what}.")
-        self.grid.refresh()
 
     def _show_status(self, text: str) -> None:
         window = self.window()
@@ -135,26 +99,8 @@ class ListPage(QWidget):
             window.statusBar().showMessage(text, 8000)
 
 
-def _delete_users(session: AppSession, records: list[Any]) -> None:
-    for record in records:
-        session.services.users.delete_user(session.actor, record.id)
-
-
 def _low_stock(record: Any) -> str | None:
     return "attention" if record.low_stock else None
-
-
-def users_page(session: AppSession) -> ListPage:
-    return ListPage(
-        session,
-        "users",
-        describe_record=lambda user: f"{user.full_name} <{user.email}>",
-        deleter=_delete_users if session.actor.can("users.write") else None,
-    )
-
-
-def roles_page(session: AppSession) -> ListPage:
-    return ListPage(session, "roles", describe_record=lambda role: f"Role {role.name}")
 
 
 def inventory_page(session: AppSession) -> ListPage:
