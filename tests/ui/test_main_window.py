@@ -24,8 +24,10 @@ from ecomdesk.services.registry import Services
 from ecomdesk.ui import pages
 from ecomdesk.ui.app import Shell
 from ecomdesk.ui.connection import ConnectionWindow, Target
+from ecomdesk.ui.login import ChangePasswordDialog
 from ecomdesk.ui.main_window import MainWindow, local_time
 from ecomdesk.ui.pages import PlaceholderPage, page_spec, register_page
+from ecomdesk.ui.profile import ProfileDialog
 from ecomdesk.ui.session import AppSession, ConnectionState
 from ecomdesk.ui.tasks import TaskRunner
 from tests.services.conftest import PASSWORD, Staff
@@ -310,6 +312,50 @@ def test_a_database_that_stays_away_turns_reconnecting_into_offline(
         assert "Offline" in window.state_label.text()
     finally:
         close_services(gone)
+
+
+# -- the account menu ----------------------------------------------------------------------------
+
+
+def test_the_account_menu_edits_my_profile_and_the_window_shows_my_new_name(
+    qtbot: QtBot, open_window: OpenWindow, services: Services, staff: Staff
+) -> None:
+    window = open_window(staff.viewer)  # no right is needed for one's own profile
+    menu = window.user_button.menu()
+    assert menu is not None
+    assert [a.text() for a in menu.actions() if a.text()][1:] == [
+        "My &profile and devices…",
+        "Change password…",
+        "Sign &out",
+    ]
+    window.profile_action.trigger()
+    dialog = window.findChild(ProfileDialog)
+    assert dialog is not None and dialog.isVisible()
+    qtbot.waitUntil(lambda: dialog.loaded, timeout=15_000)
+    dialog.first_name.setText("Victoria")
+    dialog.save_button.click()
+    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=15_000)
+    assert window.user_button.text() == "Victoria Viewer (viewer)"
+    assert window.user_label.text() == "Victoria Viewer · viewer"
+    assert services.users.get_user(staff.viewer, staff.viewer.user_id).first_name == "Victoria"
+
+
+def test_the_account_menu_changes_my_password(
+    qtbot: QtBot, open_window: OpenWindow, services: Services, staff: Staff
+) -> None:
+    window = open_window(staff.manager)
+    (action,) = [a for a in window.user_button.menu().actions() if a.text() == "Change password…"]
+    action.trigger()
+    dialog = window.findChild(ChangePasswordDialog)
+    assert dialog is not None and dialog.windowTitle() == "Change password"
+    new = "a quite different sentence of words"
+    dialog.current.setText(PASSWORD)
+    dialog.new.setText(new)
+    dialog.repeat.setText(new)
+    dialog.submit()
+    qtbot.waitUntil(lambda: window.messages.message is not None, timeout=15_000)
+    assert window.messages.message is not None and window.messages.message.title == "Password changed"
+    services.auth.authenticate(staff.manager.email, new)
 
 
 # -- leaving -----------------------------------------------------------------------------------
