@@ -34,7 +34,7 @@ from ecomdesk.ui.grid.format import datetime_text
 from ecomdesk.ui.permissions import gate, why_not
 from ecomdesk.ui.session import AppSession
 from ecomdesk.ui.tasks import Task
-from ecomdesk.ui.widgets import busy_bar, hint
+from ecomdesk.ui.widgets import ask, busy_bar, hint
 
 COLUMNS: Final = ("Device", "Created", "Last used", "Expires")
 THIS_COMPUTER: Final = " — this computer"
@@ -376,22 +376,13 @@ class DevicesView(QWidget):
         self.refresh()
 
     def _confirm(self, title: str, text: str, action: str, then: Callable[[], None]) -> None:
-        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.NoButton, self)
-        yes = box.addButton(QMessageBox.StandardButton.Yes)
-        yes.setText(action)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        box.setWindowModality(Qt.WindowModality.WindowModal)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.confirmation = ask(self, title, text, action, then, danger=True)
+        box = self.confirmation
+        box.finished.connect(lambda _result: self._confirmation_closed(box))
 
-        def answered(_result: int) -> None:
+    def _confirmation_closed(self, box: QMessageBox) -> None:
+        if self.confirmation is box:  # not a question asked in answer to this one
             self.confirmation = None
-            if box.clickedButton() is yes:
-                then()
-
-        box.finished.connect(answered)
-        self.confirmation = box
-        box.open()
 
     # -- buttons -----------------------------------------------------------------------------
 

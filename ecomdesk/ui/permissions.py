@@ -9,6 +9,10 @@ from PySide6.QtWidgets import QWidget
 
 from ecomdesk.services.access import describe_permission
 from ecomdesk.services.context import Actor
+from ecomdesk.services.errors import ReadOnlyError
+
+#: Why nothing can be changed at all: the data is a read-only copy.
+READ_ONLY = ReadOnlyError().message
 
 
 def why_not(actor: Actor, permission: str) -> str | None:
@@ -24,8 +28,7 @@ def why_not(actor: Actor, permission: str) -> str | None:
 def gate(target: QWidget | QAction, actor: Actor, permission: str, *, read_only: bool = False) -> bool:
     """Enable `target` when `actor` holds `permission` (and the data may be changed at all);
     otherwise disable it with a tooltip that says why. Returns whether it is enabled."""
-    reason = "This is a read-only copy: nothing can be changed here." if read_only else None
-    reason = reason or why_not(actor, permission)
+    reason = READ_ONLY if read_only else why_not(actor, permission)
     target.setEnabled(reason is None)
     if reason is not None:
         target.setToolTip(reason)

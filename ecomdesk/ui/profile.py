@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ecomdesk.services.errors import ReadOnlyError, Unavailable, ValidationError
+from ecomdesk.services.errors import Unavailable, ValidationError
 from ecomdesk.services.files import FileContent
 from ecomdesk.services.users import ProfileFields, UserRecord
 from ecomdesk.ui.avatar import Avatar, choose_image_file, read_image_file
@@ -36,6 +36,7 @@ from ecomdesk.ui.devices import DevicesView
 from ecomdesk.ui.errors import describe
 from ecomdesk.ui.forms import Field, StatusLine, clear_errors, show_errors
 from ecomdesk.ui.login import ChangePasswordDialog
+from ecomdesk.ui.permissions import READ_ONLY
 from ecomdesk.ui.session import AppSession
 from ecomdesk.ui.widgets import busy_bar, error_label, heading, hint
 
@@ -198,7 +199,7 @@ class ProfileDialog(QDialog):
             for edit in (self.first_name, self.last_name, self.phone):
                 edit.setReadOnly(True)
             self.address.setReadOnly(True)
-            self.status.say(describe(ReadOnlyError()).text, "hint")
+            self.status.say(READ_ONLY, "hint")
         self._update_buttons()
         self.load()
 
@@ -406,7 +407,7 @@ class ProfileDialog(QDialog):
 
     def _update_buttons(self) -> None:
         read_only = self._session.read_only
-        reason = describe(ReadOnlyError()).text if read_only else ""
+        reason = READ_ONLY if read_only else ""
         for button in (
             self.save_button,
             self.change_picture_button,

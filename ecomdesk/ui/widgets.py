@@ -1,10 +1,21 @@
 """Small building blocks the shell's windows share: headings, hints, inline errors, a busy bar,
-and centring a card so word-wrapped text inside it gets its full height."""
+a question that does not block, and centring a card so word-wrapped text inside it gets its full
+height."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QBoxLayout, QHBoxLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QBoxLayout,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QVBoxLayout,
+    QWidget,
+)
 
 
 def heading(text: str, parent: QWidget, scale: float = 1.5) -> QLabel:
@@ -42,6 +53,25 @@ def busy_bar(parent: QWidget) -> QProgressBar:
     bar.setMaximumHeight(max(4, bar.fontMetrics().height() // 3))
     bar.hide()
     return bar
+
+
+def ask(
+    parent: QWidget, title: str, text: str, yes: str, then: Callable[[], None], *, danger: bool = False
+) -> QMessageBox:
+    """A window-modal question answered later, never in a nested `exec()` loop: `then` runs when
+    the person picks `yes`; Cancel (the default, and Esc) does nothing. The box deletes itself."""
+    icon = QMessageBox.Icon.Warning if danger else QMessageBox.Icon.Question
+    box = QMessageBox(icon, title, text, QMessageBox.StandardButton.NoButton, parent)
+    box.setObjectName("confirmation")
+    go = box.addButton(QMessageBox.StandardButton.Yes)
+    go.setText(yes)
+    box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+    box.setWindowModality(Qt.WindowModality.WindowModal)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.finished.connect(lambda _result: then() if box.clickedButton() is go else None)
+    box.open()
+    return box
 
 
 def centre(widget: QWidget, parent: QWidget) -> QBoxLayout:

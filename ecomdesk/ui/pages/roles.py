@@ -62,11 +62,11 @@ from ecomdesk.services.roles import PermissionInfo, RoleChange, RoleInfo
 from ecomdesk.ui.errors import describe
 from ecomdesk.ui.forms import StatusLine
 from ecomdesk.ui.pages.role_dialogs import RoleDialog
-from ecomdesk.ui.permissions import why_not
+from ecomdesk.ui.permissions import READ_ONLY, why_not
 from ecomdesk.ui.session import AppSession
 from ecomdesk.ui.tasks import TaskControl
 from ecomdesk.ui.theme import tint
-from ecomdesk.ui.widgets import busy_bar, heading, hint
+from ecomdesk.ui.widgets import ask, busy_bar, heading, hint
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 
@@ -82,7 +82,6 @@ FIRST_ROLE_COLUMN: Final = 2
 ADMIN_LOCKED: Final = "The built-in admin role always holds every permission and cannot be changed."
 BUILTIN_NAME: Final = "Built-in roles keep their names."
 BUILTIN_KEPT: Final = "Built-in roles cannot be deleted."
-READ_ONLY: Final = "This is a read-only copy: nothing can be changed here."
 NOT_YOURS: Final = "Only someone who holds a right can give it or take it away."
 NO_ROLE_CHOSEN: Final = "Click a role's column or heading first to choose the role."
 #: Marks the heading of a role with unsaved ticks.
@@ -901,24 +900,19 @@ class RolesPage(QWidget):
         if not self.session.preferences.confirm_delete:
             self._delete(role)
             return
-        box = QMessageBox(
-            QMessageBox.Icon.Question,
+        self.confirmation = ask(
+            self,
             "Delete role",
             f"Delete the role {role.name}? This cannot be undone.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-            self,
+            "Delete",
+            lambda: self._delete(role),
         )
-        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        box.button(QMessageBox.StandardButton.Yes).setText("Delete")
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.finished.connect(lambda _result: self._confirmed(box, role))
-        self.confirmation = box
-        box.open()
+        box = self.confirmation
+        box.finished.connect(lambda _result: self._confirmation_closed(box))
 
-    def _confirmed(self, box: QMessageBox, role: RoleInfo) -> None:
-        self.confirmation = None
-        if box.standardButton(box.clickedButton()) == QMessageBox.StandardButton.Yes:
-            self._delete(role)
+    def _confirmation_closed(self, box: QMessageBox) -> None:
+        if self.confirmation is box:  # not a question asked in answer to this one
+            self.confirmation = None
 
     def _delete(self, role: RoleInfo) -> None:
         services, actor = self.session.services, self.session.actor

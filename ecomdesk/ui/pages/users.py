@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
-    QMessageBox,
     QScrollArea,
     QSplitter,
     QToolButton,
@@ -37,31 +36,14 @@ from ecomdesk.ui.forms import StatusLine
 from ecomdesk.ui.grid import GridView
 from ecomdesk.ui.grid.format import display_text
 from ecomdesk.ui.pages.user_dialogs import TemporaryPasswordDialog, UserDialog
-from ecomdesk.ui.permissions import why_not
+from ecomdesk.ui.permissions import READ_ONLY, why_not
 from ecomdesk.ui.preferences import Preferences
 from ecomdesk.ui.session import AppSession
-from ecomdesk.ui.widgets import heading, hint
+from ecomdesk.ui.widgets import ask, heading, hint
 
 SELF_RESET = "For your own account, use “Change password…” in your account menu."
 SELF_DEACTIVATE = "You cannot deactivate your own account."
 SELF_DELETE = "You cannot delete your own account."
-
-
-def ask(
-    parent: QWidget, title: str, text: str, yes: str, then: Callable[[], None], *, danger: bool = False
-) -> QMessageBox:
-    """A window-modal question that does not block the event loop; `then` runs on "yes"."""
-    box = QMessageBox(
-        QMessageBox.Icon.Warning if danger else QMessageBox.Icon.Question, title, text, parent=parent
-    )
-    box.setObjectName("confirmation")
-    go = box.addButton(yes, QMessageBox.ButtonRole.AcceptRole)
-    box.addButton(QMessageBox.StandardButton.Cancel)
-    box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-    box.setWindowModality(Qt.WindowModality.WindowModal)
-    box.buttonClicked.connect(lambda button: then() if button is go else None)
-    box.open()
-    return box
 
 
 class UserPanel(QScrollArea):
@@ -176,11 +158,7 @@ class UsersPage(QWidget):
         self.setObjectName("usersPage")
         actor = session.actor
         #: Why this user may not change accounts at all (None: they may).
-        self.refusal = (
-            "This is a read-only copy: nothing can be changed here."
-            if session.read_only
-            else why_not(actor, "users.write")
-        )
+        self.refusal = READ_ONLY if session.read_only else why_not(actor, "users.write")
         self.grid = GridView(session, session.services.users.table, parent=self)
         self.panel = UserPanel(session, self)
         self.status = StatusLine(self)
