@@ -478,8 +478,14 @@ class MainWindow(QMainWindow):
     def _restore_layout(self) -> None:
         geometry, state = self.preferences.window_layout()
         if geometry is None or not self.restoreGeometry(geometry):
+            # First start: most of the screen (a list and a side panel want room), at least
+            # 80 × 40 characters where the screen has them.
             em, line = self.fontMetrics().horizontalAdvance("M"), self.fontMetrics().height()
-            self.resize(em * 80, line * 40)
+            screen = self.screen().availableGeometry()
+            self.resize(
+                min(screen.width(), max(em * 80, round(screen.width() * 0.8))),
+                min(screen.height(), max(line * 40, round(screen.height() * 0.8))),
+            )
         if state is not None:
             self.restoreState(state)
         keys = self.page_keys()

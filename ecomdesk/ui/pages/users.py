@@ -103,6 +103,11 @@ class UserPanel(QScrollArea):
         column.addWidget(self.empty)
         column.addWidget(self.details, 1)
         self.setWidget(body)
+        # The panel never scrolls sideways: it is as wide as its content needs at the least.
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setMinimumWidth(
+            self.details.minimumSizeHint().width() + self.verticalScrollBar().sizeHint().width()
+        )
         self.show_user(None)
 
     def show_user(self, record: UserRecord | None) -> None:
@@ -203,10 +208,9 @@ class UsersPage(QWidget):
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setChildrenCollapsible(False)
         em = self.fontMetrics().horizontalAdvance("M")
-        self.panel.setMinimumWidth(em * 18)
         state = QSettings().value("users/splitter")
         if not (state and self.splitter.restoreState(state)):
-            self.splitter.setSizes([em * 60, em * 24])
+            self.splitter.setSizes([em * 60, max(em * 26, self.panel.minimumWidth())])
         self.splitter.splitterMoved.connect(
             lambda *_: QSettings().setValue("users/splitter", self.splitter.saveState())
         )
