@@ -135,6 +135,15 @@ def scheme_of(palette: QPalette) -> Scheme:
     return Scheme.DARK if palette.color(QPalette.ColorRole.Window).lightness() < 128 else Scheme.LIGHT
 
 
+def blend(a: QColor, b: QColor, amount: float) -> QColor:
+    """`a` moved `amount` (0–1) of the way towards `b`."""
+    return QColor(
+        round(a.red() + (b.red() - a.red()) * amount),
+        round(a.green() + (b.green() - a.green()) * amount),
+        round(a.blue() + (b.blue() - a.blue()) * amount),
+    )
+
+
 def text_colour(palette: QPalette, kind: Kind) -> QColor:
     """A readable colour for an inline message of `kind` on this palette's window."""
     return QColor(COLOURS[scheme_of(palette)].kinds[kind][0])

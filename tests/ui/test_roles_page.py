@@ -21,14 +21,16 @@ from ecomdesk.services.context import Actor, ServiceContext
 from ecomdesk.services.registry import Services
 from ecomdesk.services.roles import RoleInfo
 from ecomdesk.ui.pages.role_dialogs import RoleDialog
-from ecomdesk.ui.pages.roles import (
+from ecomdesk.ui.pages.role_matrix import (
     ADMIN_LOCKED,
-    BUILTIN_KEPT,
-    BUILTIN_NAME,
     CODE_COLUMN,
     DESCRIPTION_COLUMN,
     PendingRole,
     PermissionMatrixModel,
+)
+from ecomdesk.ui.pages.roles import (
+    BUILTIN_KEPT,
+    BUILTIN_NAME,
     RolesPage,
 )
 from ecomdesk.ui.preferences import Preferences, ThemeMode

@@ -63,6 +63,7 @@ from ecomdesk.ui.grid.export import AskExport, ask_with_dialog, start_export
 from ecomdesk.ui.grid.model import PagedTableModel, RowStyle, RowStyleRole
 from ecomdesk.ui.session import AppSession
 from ecomdesk.ui.tasks import Task, TaskControl
+from ecomdesk.ui.theme import blend
 
 SEARCH_DELAY_MS = 250
 SAVE_DELAY_MS = 400
@@ -82,14 +83,6 @@ def plural(word: str) -> str:
     return word + ("es" if word.endswith(("s", "x", "ch", "sh")) else "s")
 
 
-def _blend(a: QColor, b: QColor, amount: float) -> QColor:
-    return QColor(
-        round(a.red() + (b.red() - a.red()) * amount),
-        round(a.green() + (b.green() - a.green()) * amount),
-        round(a.blue() + (b.blue() - a.blue()) * amount),
-    )
-
-
 def attention_colour(palette: QPalette) -> QColor:
     """A row background that stands out without looking selected: the highlight's opposite hue
     (orange beside a blue selection), mixed into the base colour so it suits light and dark themes."""
@@ -106,7 +99,7 @@ def _attention_rgba(highlight_rgba: int, base_rgba: int) -> int:
     highlight = QColor.fromRgba(highlight_rgba)
     hue = highlight.hsvHue()
     warm = QColor.fromHsv((hue + 180) % 360 if hue >= 0 else 30, max(highlight.hsvSaturation(), 160), 230)
-    return _blend(QColor.fromRgba(base_rgba), warm, 0.28).rgba()
+    return blend(QColor.fromRgba(base_rgba), warm, 0.28).rgba()
 
 
 class GridDelegate(QStyledItemDelegate):
