@@ -391,14 +391,16 @@ class MainWindow(QMainWindow):
         )
 
     def _task_failed(self, error: BaseException, _task: Task[object] | None) -> None:
-        """Failures no page handled: one message, and connection trouble starts the probe."""
+        """Failures no page handled: one message."""
         self.messages.show_error(error)
-        if isinstance(error, Unavailable):
-            self.session.set_state(ConnectionState.RECONNECTING)
 
     def _any_task_failed(self, error: BaseException) -> None:
-        """A call refused because this sign-in ended: the window closes and the sign-in window says
-        why (once, however many calls were in flight)."""
+        """Every failure, handled by a page or not: connection trouble starts the probe (a dialog
+        that says "nothing was saved" inline needs the status bar to follow too); a call refused
+        because this sign-in ended closes the window, and the sign-in window says why (once,
+        however many calls were in flight)."""
+        if isinstance(error, Unavailable) and self.session.state is ConnectionState.CONNECTED:
+            self.session.set_state(ConnectionState.RECONNECTING)
         if isinstance(error, AuthenticationError) and not self._ended:
             self._ended = True
             self._refresh_timer.stop()

@@ -297,6 +297,21 @@ def test_an_unavailable_database_starts_the_probe_which_reconnects_when_it_answe
     assert window.messages.message is not None and window.messages.message.title == "Connected again"
 
 
+def test_connection_trouble_a_page_handled_itself_still_starts_the_probe(
+    qtbot: QtBot, open_window: OpenWindow, staff: Staff
+) -> None:
+    window = open_window(staff.viewer)
+    said: list[BaseException] = []
+
+    def fail(_control: object) -> None:
+        raise Unavailable("The database cannot be reached right now.")
+
+    window.session.runner.submit(fail, on_error=said.append)  # e.g. a dialog's "Nothing was saved"
+    qtbot.waitUntil(lambda: window.session.state is ConnectionState.RECONNECTING, timeout=5_000)
+    assert len(said) == 1 and window._probe_timer.isActive()
+    assert window.messages.message is None  # the page said it; no second message
+
+
 def test_a_database_that_stays_away_turns_reconnecting_into_offline(
     qtbot: QtBot, open_window: OpenWindow, staff: Staff, tmp_path: Path
 ) -> None:
