@@ -66,8 +66,8 @@ def is_seeded(engine: Engine) -> bool:
 
 #: Tables the demo fills; roles, permissions and migrations' bookkeeping are left alone.
 DEMO_TABLES: Final = (
-    "audit_log", "reports", "analytics_data", "customer_metrics", "sales_metrics", "inventory_items",
-    "device_sessions", "user_profiles", "files", "file_blobs", "users", "settings",
+    "stock_movements", "audit_log", "reports", "analytics_data", "customer_metrics", "sales_metrics",
+    "inventory_items", "device_sessions", "user_profiles", "files", "file_blobs", "users", "settings",
 )  # fmt: skip
 
 

@@ -10,10 +10,11 @@ from sqlalchemy import Engine
 from ecomdesk.services.audit import ACTIVITY_SPEC, ActivityTable
 from ecomdesk.services.auth import AuthService
 from ecomdesk.services.context import ServiceContext
-from ecomdesk.services.inventory import INVENTORY_SPEC, InventoryTable
+from ecomdesk.services.inventory import INVENTORY_SPEC, InventoryService
 from ecomdesk.services.reports import REPORTS_SPEC, ReportsTable
 from ecomdesk.services.roles import ROLES_SPEC, RoleService, RolesTable
 from ecomdesk.services.settings import SettingsService
+from ecomdesk.services.stock import MOVEMENTS_SPEC, StockService
 from ecomdesk.services.tables import Table, TableSpec
 from ecomdesk.services.users import USERS_SPEC, UserService
 
@@ -24,7 +25,8 @@ class Services:
     auth: AuthService
     users: UserService
     roles: RoleService
-    inventory: InventoryTable
+    inventory: InventoryService
+    stock: StockService
     settings: SettingsService
     #: Every list the app shows, by view name (`ecomdesk export <name>`, the grids).
     tables: dict[str, Table[Any]] = field(default_factory=dict)
@@ -32,7 +34,7 @@ class Services:
     @staticmethod
     def table_specs() -> dict[str, TableSpec]:
         """Every list's description by view name, without a database (help texts, screenshots)."""
-        specs = (USERS_SPEC, ROLES_SPEC, INVENTORY_SPEC, REPORTS_SPEC, ACTIVITY_SPEC)
+        specs = (USERS_SPEC, ROLES_SPEC, INVENTORY_SPEC, MOVEMENTS_SPEC, REPORTS_SPEC, ACTIVITY_SPEC)
         return {spec.name: spec for spec in specs}
 
     @classmethod
@@ -43,13 +45,17 @@ class Services:
     @classmethod
     def from_context(cls, ctx: ServiceContext) -> Services:
         users = UserService(ctx)
-        inventory = InventoryTable(ctx)
+        inventory = InventoryService(ctx)
+        stock = StockService(ctx)
         listed: tuple[Table[Any], ...] = (
             users.table,
             RolesTable(ctx),
-            inventory,
+            inventory.table,
+            stock.movements,
             ReportsTable(ctx),
             ActivityTable(ctx),
         )
         tables = {table.spec.name: table for table in listed}
-        return cls(ctx, AuthService(ctx), users, RoleService(ctx), inventory, SettingsService(ctx), tables)
+        return cls(
+            ctx, AuthService(ctx), users, RoleService(ctx), inventory, stock, SettingsService(ctx), tables
+        )

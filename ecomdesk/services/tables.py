@@ -223,6 +223,14 @@ class SqlTable(Table[Row]):
             rows = uow.session.execute(stmt.order_by(*self._order(src, keys, reverse=False))).mappings()
             return Page([self.record(row) for row in rows], total, query.offset)
 
+    def fetch(self, session: Session, key: Any) -> Row | None:
+        """One record by primary key, built exactly as the list builds it (scope and filters aside),
+        inside the caller's unit of work — so a service returns what the grid would show."""
+        src = self.source()
+        stmt = select(*self._labelled(src)).select_from(src.from_).where(src.primary_key == key)
+        row = session.execute(stmt).mappings().one_or_none()
+        return None if row is None else self.record(row)
+
     def count(self, actor: Actor, query: ListQuery) -> int:
         with self.ctx.read(actor, self.permission) as uow:
             self.authorise(uow)

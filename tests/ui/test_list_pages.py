@@ -49,7 +49,7 @@ def test_a_list_without_deleting_says_so_and_enter_opens_the_record_read_only(
     _select(page, 0)
     QTest.keyClick(page.grid.view, Qt.Key.Key_Delete)
     assert "deleting is not possible" in window.statusBar().currentMessage()
-    assert services.inventory.page(staff.admin, ListQuery()).total == 1
+    assert services.inventory.table.page(staff.admin, ListQuery()).total == 1
 
     QTest.keyClick(page.grid.view, Qt.Key.Key_Return)
     dialog = page.findChild(RecordDialog)

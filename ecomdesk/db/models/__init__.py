@@ -5,7 +5,7 @@ from ecomdesk.db.models.analytics import AnalyticsData, CustomerMetric, SalesMet
 from ecomdesk.db.models.audit import AuditEntry
 from ecomdesk.db.models.files import FileBlob, StoredFile
 from ecomdesk.db.models.identity import DeviceSession, Permission, Role, User, UserProfile, role_permissions
-from ecomdesk.db.models.inventory import InventoryItem
+from ecomdesk.db.models.inventory import InventoryItem, MovementKind, StockMovement
 from ecomdesk.db.models.reports import Report
 from ecomdesk.db.models.settings import SystemSetting
 
@@ -19,10 +19,12 @@ __all__ = [
     "DeviceSession",
     "FileBlob",
     "InventoryItem",
+    "MovementKind",
     "Permission",
     "Report",
     "Role",
     "SalesMetric",
+    "StockMovement",
     "StoredFile",
     "SystemSetting",
     "User",

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Index, Integer, String, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ecomdesk.db.base import Base, BigIntPK, Money, created_at_column, updated_at_column
@@ -55,3 +56,49 @@ class InventoryItem(Base):
     created_at: Mapped[dt.datetime] = created_at_column()
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+class MovementKind(enum.StrEnum):
+    """Why stock moved. `opening` and `import` are written by the app itself; staff choose the rest."""
+
+    OPENING = "opening"
+    RECEIVE = "receive"
+    SHIP = "ship"
+    CORRECT = "correct"
+    RESERVE = "reserve"
+    RELEASE = "release"
+    IMPORT = "import"
+
+
+class StockMovement(Base):
+    """One change of an item's stock or reservations: who, when, by how much, why, and the levels
+    it left. Written in the same transaction as the change, so the history always adds up."""
+
+    __tablename__ = "stock_movements"
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN (" + ", ".join(f"'{kind}'" for kind in MovementKind) + ")",
+            name="kind_known",
+        ),
+        CheckConstraint("stock_delta <> 0 OR reserved_delta <> 0", name="changes_something"),
+        CheckConstraint(
+            "stock_after >= 0 AND reserved_after >= 0 AND reserved_after <= stock_after", name="levels_sane"
+        ),
+        CheckConstraint("length(trim(reason)) > 0", name="reason_given"),
+        Index("ix_stock_movements_item_id_id", "item_id", "id"),
+        Index("ix_stock_movements_occurred_at_id", "occurred_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    #: Items with real history are archived, not deleted; an item's opening row goes with it.
+    item_id: Mapped[int] = mapped_column(ForeignKey("inventory_items.id", ondelete="CASCADE"), nullable=False)
+    occurred_at: Mapped[dt.datetime] = mapped_column(nullable=False, server_default=func.now())
+    #: NULL once the user is deleted; `actor_email` still says who it was.
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    actor_email: Mapped[str | None] = mapped_column(String(254))
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    stock_delta: Mapped[int] = mapped_column(Integer, nullable=False)
+    reserved_delta: Mapped[int] = mapped_column(Integer, nullable=False)
+    stock_after: Mapped[int] = mapped_column(Integer, nullable=False)
+    reserved_after: Mapped[int] = mapped_column(Integer, nullable=False)
+    reason: Mapped[str] = mapped_column(String(500), nullable=False)
