@@ -126,7 +126,9 @@ def seed_demo_data(
         counts["analytics_data"] = _seed_analytics(ctx, sales, samples, round(400 * scale))
         reports = _seed_reports(ctx, staff, n_items)
         counts["reports"] = len(reports)
-        counts["audit_log"] = _seed_audit_log(ctx, staff, samples, reports, round(30 * scale))
+        movements = _seed_stock_movements(ctx, staff, samples)
+        counts["stock_movements"] = len(movements)
+        counts["audit_log"] = _seed_audit_log(ctx, staff, samples, reports, movements, round(30 * scale))
 
     # VACUUM marks the freshly loaded pages all-visible, so the grids' windows and counts are
     # index-only scans from the start instead of after autovacuum comes by; ANALYZE feeds the planner.
@@ -387,6 +389,7 @@ class _ItemSample:
     name: str
     category: str
     stock: int
+    reserved: int
     price_cents: int
     reorder_level: int | None
     last_updated_s: int
@@ -553,6 +556,7 @@ def _samples(chunk: _InventoryChunk, count: int) -> list[_ItemSample]:
             name=chunk.name[i],
             category=chunk.category[i],
             stock=chunk.stock[i],
+            reserved=chunk.reserved[i],
             price_cents=chunk.price_cents[i],
             reorder_level=None if chunk.reorder_level[i] < 0 else chunk.reorder_level[i],
             last_updated_s=chunk.updated_s[i],
@@ -894,9 +898,15 @@ def _seed_reports(ctx: _Context, staff: list[_Staff], items: int) -> list[_Repor
 
 
 def _seed_audit_log(
-    ctx: _Context, staff: list[_Staff], items: list[_ItemSample], reports: list[_Report], item_changes: int
+    ctx: _Context,
+    staff: list[_Staff],
+    items: list[_ItemSample],
+    reports: list[_Report],
+    movements: list[dict[str, Any]],
+    item_changes: int,
 ) -> int:
-    """Entries that agree with the data: each `after` is the row's current state."""
+    """Entries that agree with the data: each `after` is the row's current state, and each stock
+    adjustment's entry matches its movement."""
     rng = ctx.py_rng("audit")
     admin = staff[0]
     editors = [person for person in staff if person.active and person.role != catalog.VIEWER]
@@ -935,6 +945,21 @@ def _seed_audit_log(
             {"value": catalog.DEFAULT_SETTINGS[key]},
         )
     )
+    by_id = {person.id: person for person in staff}
+    for move in movements:
+        if move["kind"] != "opening":
+            levels = {"stock": move["stock_after"], "reserved": move["reserved_after"]}
+            before = {
+                "stock": levels["stock"] - move["stock_delta"],
+                "reserved": levels["reserved"] - move["reserved_delta"],
+            }
+            after = levels | {"movement": move["kind"], "reason": move["reason"]}
+            entries.append(
+                _audit_row(
+                    move["occurred_at"], by_id[move["actor_id"]], "inventory.stock_adjusted",
+                    "inventory_item", move["item_id"], before, after,
+                )
+            )  # fmt: skip
     item_ids = _item_ids(ctx, [item.sku for item in items])
     for item in rng.sample(items, min(item_changes, len(items))):
         action, before, after = _item_change(rng, item)
@@ -976,23 +1001,102 @@ def _audit_row(
 
 
 def _item_change(rng: random.Random, item: _ItemSample) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """The last change made to an item: a stock movement, a new price or a new reorder level."""
-    roll = rng.random()
-    if roll < 0.55:
-        delta = rng.choice((-1, 1)) * rng.randint(1, 48)
-        if delta > 0:
-            delta = min(delta, item.stock)  # the stock before must not have been negative
-        reason = "received" if delta > 0 else rng.choice(("shipped", "correction", "damaged"))
-        return "stock.adjusted", {"stock": item.stock - delta}, {"stock": item.stock, "reason": reason}
-    if roll < 0.85:
+    """The last edit made to an item: a new price or a new reorder level (stock moves are movements)."""
+    if rng.random() < 0.65:
         old_cents = max(99, int(item.price_cents * rng.uniform(0.85, 1.1)) // 100 * 100 + 99)
         return (
-            "inventory.item.updated",
+            "inventory.item_updated",
             {"price": str(_money(old_cents))},
             {"price": str(_money(item.price_cents))},
         )
     old_level = rng.choice([level for level in (None, 5, 10, 20) if level != item.reorder_level])
-    return "inventory.item.updated", {"reorder_level": old_level}, {"reorder_level": item.reorder_level}
+    return "inventory.item_updated", {"reorder_level": old_level}, {"reorder_level": item.reorder_level}
+
+
+_REASONS: Final = {
+    "receive": ("Delivery note {n}", "Purchase order PO-{n}", "Supplier restock {n}"),
+    "ship": ("Order #{n}", "Order #{n} shipped", "Marketplace order {n}"),
+    "reserve": ("Order #{n} awaiting payment", "Held for order #{n}"),
+    "release": ("Order #{n} cancelled", "Payment for #{n} expired"),
+    "correct": ("Stocktake", "Damaged in warehouse", "Found during stocktake"),
+}
+
+
+def _seed_stock_movements(
+    ctx: _Context, staff: list[_Staff], items: list[_ItemSample]
+) -> list[dict[str, Any]]:
+    """A believable history for the sample items that ends exactly at each item's current levels.
+
+    Walked backwards from today's levels, one movement at a time, so every step before stays
+    valid (nothing below zero, reserved within stock) and the chain adds up to the row."""
+    rng = ctx.py_rng("movements")
+    movers = [person for person in staff if person.active and person.role != catalog.VIEWER]
+    item_ids = _item_ids(ctx, [item.sku for item in items])
+    rows: list[dict[str, Any]] = []
+    for item in items:
+        stock, reserved = item.stock, item.reserved
+        steps: list[tuple[str, int, int]] = []
+        for _ in range(rng.randint(2, 9)):
+            options = ["ship", "ship", "correct"]
+            if stock - reserved > 0:
+                options += ["receive", "receive", "release"]
+            if reserved > 0:
+                options.append("reserve")
+            kind = rng.choice(options)
+            match kind:
+                case "ship":
+                    q = rng.randint(1, 12)
+                    steps.append((kind, -q, 0))
+                    stock += q
+                case "receive":
+                    q = rng.randint(1, stock - reserved)
+                    steps.append((kind, q, 0))
+                    stock -= q
+                case "reserve":
+                    q = rng.randint(1, reserved)
+                    steps.append((kind, 0, q))
+                    reserved -= q
+                case "release":
+                    q = rng.randint(1, stock - reserved)
+                    steps.append((kind, 0, -q))
+                    reserved += q
+                case _:
+                    q = rng.randint(1, 3)
+                    steps.append((kind, -q, 0))
+                    stock += q
+        if stock or reserved:
+            steps.append(("opening", stock, reserved))
+        # Oldest first, spread over the weeks before the item's last change.
+        span = rng.randint(3, 120) * 86_400
+        times = sorted(item.last_updated_s - rng.randint(0, span) for _ in steps[1:])
+        times.append(item.last_updated_s)
+        for when, (kind, d_stock, d_reserved) in zip(times, reversed(steps), strict=True):
+            stock, reserved = (
+                (d_stock, d_reserved) if kind == "opening" else (stock + d_stock, reserved + d_reserved)
+            )
+            person = rng.choice(movers)
+            rows.append(
+                {
+                    "item_id": item_ids[item.sku],
+                    "occurred_at": _ts(when),
+                    "actor_id": person.id,
+                    "actor_email": person.email,
+                    "kind": kind,
+                    "stock_delta": d_stock,
+                    "reserved_delta": d_reserved,
+                    "stock_after": stock,
+                    "reserved_after": reserved,
+                    "reason": "Opening stock"
+                    if kind == "opening"
+                    else rng.choice(_REASONS[kind]).format(n=rng.randint(10_000, 99_999)),
+                }
+            )
+        assert (stock, reserved) == (item.stock, item.reserved)
+    # Inserted in time order, so ids follow time as they do for movements the app records.
+    rows.sort(key=lambda row: (row["occurred_at"], row["item_id"]))
+    ctx.report(f"stock movements: {len(rows)}")
+    _insert(ctx, "stock_movements", rows)
+    return rows
 
 
 def _item_ids(ctx: _Context, skus: list[str]) -> dict[str, int]:

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from sqlalchemy import ColumnElement, Row, case, func, or_, select, update
+from sqlalchemy import ColumnElement, Row, Table, case, func, insert, literal, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
 from ecomdesk.db.models import InventoryItem, MovementKind, StockMovement
 from ecomdesk.services.context import Actor, ServiceContext
 from ecomdesk.services.errors import Conflict, NotFound, ValidationError
-from ecomdesk.services.inventory import MAX_UNITS, add_movement, normalise_sku
+from ecomdesk.services.inventory import MAX_UNITS, normalise_sku
 from ecomdesk.services.listing import ListQuery, SortKey, like_pattern
 from ecomdesk.services.tables import (
     Choice,
@@ -53,6 +53,8 @@ KIND_LABELS: Final = {
 }
 
 MAX_REASON: Final = 500
+ITEMS: Final = cast(Table, InventoryItem.__table__)
+MOVEMENTS: Final = cast(Table, StockMovement.__table__)
 
 
 @dataclass(frozen=True)
@@ -239,6 +241,7 @@ class StockService:
         stock_delta, reserved_delta = adjustment.deltas()
         c = InventoryItem.__table__.c
         which = c.id == item if isinstance(item, int) else c.sku == normalise_sku(item)
+        reason = adjustment.reason.strip()
         with self.ctx.write(actor, "inventory.adjust") as uow:
             rules = [
                 which,
@@ -249,39 +252,92 @@ class StockService:
             ]
             if adjustment.expected_stock is not None:
                 rules.append(c.stock == adjustment.expected_stock)
-            stmt = (
-                update(InventoryItem)
+            # One statement changes the level and records the movement: the row lock it takes is
+            # held only for that statement, the audit insert and the commit, so a hot item moves
+            # as fast as the server commits, not as fast as the client's round trips.
+            moved = (
+                update(ITEMS)
                 .where(*rules)
                 .values(
                     stock=c.stock + stock_delta, reserved=c.reserved + reserved_delta, last_updated=uow.now
                 )
-                .returning(c.id, c.sku, c.stock, c.reserved)
+                .returning(c.id, c.sku, c.name, c.stock, c.reserved)
+                .cte("moved")
             )
-            done = uow.session.execute(stmt).one_or_none()
+            m = StockMovement.__table__.c
+            me = uow.actor
+            record = (
+                insert(MOVEMENTS)
+                .from_select(
+                    [
+                        "item_id",
+                        "occurred_at",
+                        "actor_id",
+                        "actor_email",
+                        "kind",
+                        "stock_delta",
+                        "reserved_delta",
+                        "stock_after",
+                        "reserved_after",
+                        "reason",
+                    ],
+                    select(
+                        moved.c.id,
+                        literal(uow.now, m.occurred_at.type),
+                        literal(me.user_id if me else None, m.actor_id.type),
+                        literal(me.email if me else None, m.actor_email.type),
+                        literal(adjustment.kind.value, m.kind.type),
+                        literal(stock_delta),
+                        literal(reserved_delta),
+                        moved.c.stock,
+                        moved.c.reserved,
+                        literal(reason, m.reason.type),
+                    ),
+                )
+                .returning(m.id, m.item_id, m.stock_after, m.reserved_after)
+            )
+            recorded = record.cte("recorded")
+            done = uow.session.execute(
+                select(recorded, moved.c.sku, moved.c.name).select_from(
+                    recorded.join(moved, moved.c.id == recorded.c.item_id)
+                )
+            ).one_or_none()
             if done is None:
                 current = uow.session.execute(
                     select(c.id, c.sku, c.stock, c.reserved, c.archived_at).where(which)
                 ).one_or_none()
                 raise _refusal(item, adjustment, current)
-            movement = add_movement(
-                uow, done.id, adjustment.kind, stock_delta, reserved_delta, done.stock, done.reserved,
-                adjustment.reason.strip(),
-            )  # fmt: skip
             uow.audit(
                 "inventory.stock_adjusted",
                 "inventory_item",
-                done.id,
-                before={"stock": done.stock - stock_delta, "reserved": done.reserved - reserved_delta},
+                done.item_id,
+                before={
+                    "stock": done.stock_after - stock_delta,
+                    "reserved": done.reserved_after - reserved_delta,
+                },
                 after={
-                    "stock": done.stock,
-                    "reserved": done.reserved,
+                    "stock": done.stock_after,
+                    "reserved": done.reserved_after,
                     "movement": adjustment.kind.value,
-                    "reason": adjustment.reason.strip(),
+                    "reason": reason,
                 },
             )
-            recorded = self.movements.fetch(uow.session, movement.id)
-            assert recorded is not None
-            return recorded
+            return MovementRow(
+                id=done.id,
+                item_id=done.item_id,
+                sku=done.sku,
+                name=done.name,
+                occurred_at=uow.now,
+                kind=adjustment.kind.value,
+                kind_label=KIND_LABELS[adjustment.kind],
+                stock_delta=stock_delta,
+                reserved_delta=reserved_delta,
+                stock_after=done.stock_after,
+                reserved_after=done.reserved_after,
+                available_after=done.stock_after - done.reserved_after,
+                reason=reason,
+                actor=me.email if me else "ecomdesk",
+            )
 
     def history(self, actor: Actor, item: int | str, *, limit: int = 200) -> list[MovementRow]:
         """The item's latest movements, newest first (the grid pages through all of them)."""
@@ -294,7 +350,9 @@ class StockService:
         return self.movements.page(actor, ListQuery(filters={key: item}, limit=limit, counted=False)).rows
 
 
-def _refusal(item: int | str, adjustment: Adjustment, current: Row[Any, Any, Any, Any, Any] | None) -> Exception:
+def _refusal(
+    item: int | str, adjustment: Adjustment, current: Row[Any, Any, Any, Any, Any] | None
+) -> Exception:
     """Why an adjustment's UPDATE matched no row, in the words of the person who asked."""
     if current is None:
         return NotFound(

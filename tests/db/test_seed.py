@@ -82,3 +82,44 @@ def test_seeding_twice_is_refused_and_reset_allows_it_again(engine):
     assert summary.counts["inventory_items"] == 20_000
     assert isinstance(total, Decimal) and total > 0
     assert roles == 3, "reset must keep the built-in roles"
+
+
+def test_demo_stock_history_adds_up_to_each_items_current_levels(engine):
+    """Every seeded movement chain ends exactly at the item's row, never dips below zero, and its
+    adjustments have matching audit entries — as if the app had recorded them."""
+    seed_demo_data(engine, hash_password=_fake_hash, today=TODAY)
+    with engine.connect() as conn:
+        items_with_history = conn.execute(
+            text("SELECT count(DISTINCT item_id) FROM stock_movements")
+        ).scalar_one()
+        mismatched = conn.execute(
+            text(
+                "SELECT count(*) FROM inventory_items i JOIN ("
+                " SELECT DISTINCT ON (item_id) item_id, stock_after, reserved_after,"
+                "  sum(stock_delta) OVER w AS stock_sum, sum(reserved_delta) OVER w AS reserved_sum"
+                " FROM stock_movements WINDOW w AS (PARTITION BY item_id)"
+                " ORDER BY item_id, id DESC) m ON m.item_id = i.id"
+                " WHERE (i.stock, i.reserved) <> (m.stock_after, m.reserved_after)"
+                "    OR (i.stock, i.reserved) <> (m.stock_sum, m.reserved_sum)"
+            )
+        ).scalar_one()
+        broken_chain = conn.execute(
+            text(
+                "SELECT count(*) FROM (SELECT stock_after, reserved_after, stock_delta, reserved_delta,"
+                " lag(stock_after, 1, 0) OVER w AS prev_stock,"
+                " lag(reserved_after, 1, 0) OVER w AS prev_reserved"
+                " FROM stock_movements WINDOW w AS (PARTITION BY item_id ORDER BY id)) m"
+                " WHERE stock_after <> prev_stock + stock_delta"
+                "    OR reserved_after <> prev_reserved + reserved_delta"
+            )
+        ).scalar_one()
+        adjustments = conn.execute(
+            text("SELECT count(*) FROM stock_movements WHERE kind <> 'opening'")
+        ).scalar_one()
+        audited = conn.execute(
+            text("SELECT count(*) FROM audit_log WHERE action = 'inventory.stock_adjusted'")
+        ).scalar_one()
+    assert items_with_history == 300
+    assert mismatched == 0
+    assert broken_chain == 0
+    assert adjustments == audited > 300

@@ -34,7 +34,12 @@ from ecomdesk.ui.session import AppSession
 
 #: Field → (label, suffix, accessible description) of the shop's integer settings, in form order.
 _NUMBERS: dict[str, tuple[str, str, str]] = {
-    "low_stock_threshold": ("Low stock below", " units", "Items with fewer units count as low on stock."),
+    "low_stock_threshold": (
+        "Low stock at",
+        " units or fewer",
+        "Items with this many units available or fewer count as low on stock, unless the item "
+        "has its own reorder level.",
+    ),
     "session_lifetime_days": ("Remember sign-ins for", " days", "How long “Remember me” lasts."),
     "lockout_after_failures": (
         "Wait after",
