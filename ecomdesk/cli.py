@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("ecomdesk")
 
 
-def _add_database_options(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+def add_database_options(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
     # Sub-commands accept the options too; SUPPRESS keeps them from overwriting a top-level value.
     default = None if top else argparse.SUPPRESS
     group = parser.add_argument_group("database")
@@ -36,7 +36,7 @@ def _add_database_options(parser: argparse.ArgumentParser, *, top: bool = False)
     group.add_argument("--profile", metavar="NAME", default=default, help="a saved connection profile")
 
 
-def _add_acting_options(parser: argparse.ArgumentParser) -> None:
+def add_acting_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "acting user", "who runs the command (default: the sign-in `ecomdesk login` remembered)"
     )
@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ecomdesk {__version__}")
     parser.add_argument("--debug", action="store_true", help="log everything, to the console too")
-    _add_database_options(parser, top=True)
+    add_database_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     db = sub.add_parser("db", help="schema: upgrade, current revision")
@@ -61,14 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
         ("upgrade", "bring the database to the schema of this version"),
         ("current", "print the database's schema revision and whether it fits this app"),
     ):
-        _add_database_options(db_sub.add_parser(name, help=text))
+        add_database_options(db_sub.add_parser(name, help=text))
 
     demo = sub.add_parser("demo", help="start the app on a local demo database it runs itself")
     demo.add_argument("--no-gui", action="store_true", help="prepare the database, print its URL, exit")
     demo.add_argument("--stop", action="store_true", help="stop the local demo server and exit")
 
     seed = sub.add_parser("seed", help="fill a database with deterministic demo data")
-    _add_database_options(seed)
+    add_database_options(seed)
     seed.add_argument("--scale", type=float, default=1.0, help="multiply the volume (default 1)")
     seed.add_argument("--inventory", type=int, help="exact number of inventory items")
     seed.add_argument("--random-seed", type=int, default=20261127)
@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="first empty every table the demo fills (destroys their data; needs an admin's --user)",
     )
-    _add_acting_options(seed)
+    add_acting_options(seed)
 
     user = sub.add_parser("user", help="staff accounts: create the first admin, list accounts")
     user_sub = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Create a staff account without signing in: the database owner's bootstrap "
         "for the first administrator. The password is asked twice, read from stdin, or generated.",
     )
-    _add_database_options(create)
+    add_database_options(create)
     create.add_argument("--email", required=True)
     create.add_argument("--role", required=True, help="admin, manager, viewer or a custom role's name")
     create.add_argument("--first-name", help="default: from the email address")
@@ -100,8 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="generate a one-time password (printed once); it must be changed at the first sign-in",
     )
     listing = user_sub.add_parser("list", help="list staff accounts (needs users.read)")
-    _add_database_options(listing)
-    _add_acting_options(listing)
+    add_database_options(listing)
+    add_acting_options(listing)
     listing.add_argument("--search", default="", help="text in the email or the names")
     listing.add_argument("--role", help="only this role")
     state = listing.add_mutually_exclusive_group()
@@ -111,12 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     login = sub.add_parser(
         "login", help="sign in once and remember this computer (a device session kept in the keyring)"
     )
-    _add_database_options(login)
+    add_database_options(login)
     login.add_argument("--user", metavar="EMAIL", required=True)
     login.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     login.add_argument("--device-name", help="how the device appears in the sessions list")
     logout = sub.add_parser("logout", help="end the remembered sign-in of this computer")
-    _add_database_options(logout)
+    add_database_options(logout)
 
     shots = sub.add_parser(
         "screenshots",
@@ -124,19 +124,19 @@ def build_parser() -> argparse.ArgumentParser:
         description="Signs in as the demo administrator on the local demo database (started if "
         "needed) or on --database-url, and photographs each window, dialog and page.",
     )
-    _add_database_options(shots)
+    add_database_options(shots)
     shots.add_argument("--out", required=True, metavar="DIR", help="the folder for the PNG files")
 
     export = sub.add_parser(
         "export",
-        help="write a list (users, roles, inventory, reports, activity) as CSV",
+        help="write a list (users, roles, inventory, stock_movements, reports, activity) as CSV",
         description="Every row matching the search, filters and sort, in the columns a grid shows by "
         "default. Text cells starting with = + - @ or a tab/CR get a leading apostrophe so spreadsheets "
         "never run them.",
     )
-    _add_database_options(export)
-    _add_acting_options(export)
-    export.add_argument("view", help="users, roles, inventory, reports or activity")
+    add_database_options(export)
+    add_acting_options(export)
+    export.add_argument("view", help="users, roles, inventory, stock_movements, reports or activity")
     export.add_argument("--out", required=True, metavar="FILE", help="the CSV file; - for standard output")
     export.add_argument("--search", default="", help="the search box's text")
     export.add_argument(
@@ -151,6 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--columns", metavar="A,B,…", help="column keys in order (default: the shown ones)")
     export.add_argument("--bom", action="store_true", help="start with a UTF-8 byte-order mark (for Excel)")
+
+    from ecomdesk import cli_inventory
+
+    cli_inventory.add_parsers(sub)
 
     profile = sub.add_parser("profile", help="saved connection profiles")
     prof_sub = profile.add_subparsers(dest="profile_command", metavar="ACTION", required=True)
@@ -198,6 +202,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _screenshots(args)
             case "export":
                 return _export(args)
+            case "import" | "stock":
+                from ecomdesk import cli_inventory
+
+                return cli_inventory.run(args)
             case None:
                 return _gui(args)
     except (ConfigurationError, EmbeddedServerError, UsageError) as exc:
@@ -226,7 +234,7 @@ class UsageError(RuntimeError):
     """The command line cannot work as given; the message says what to change."""
 
 
-def _url(args: argparse.Namespace) -> str:
+def resolved_url(args: argparse.Namespace) -> str:
     from ecomdesk.bootstrap import resolve_database_url
 
     return resolve_database_url(args.database_url, args.profile)
@@ -236,7 +244,7 @@ def _db(args: argparse.Namespace) -> int:
     from ecomdesk.bootstrap import build_engine
     from ecomdesk.db import migrate
 
-    engine = build_engine(_url(args))
+    engine = build_engine(resolved_url(args))
     try:
         if args.db_command == "upgrade":
             before = migrate.current_revision(engine)
@@ -278,13 +286,13 @@ def _seed(args: argparse.Namespace) -> int:
     from ecomdesk.db.seed import is_seeded, reset_demo_data, seed_demo_data
     from ecomdesk.services.passwords import hash_password
 
-    url = _url(args)
+    url = resolved_url(args)
     engine = build_engine(url)
     try:
         if args.reset:
             if is_seeded(engine):
                 # Emptying a shop that has staff is a business change: only an admin may.
-                actor = _acting_actor(args, _services(engine), url)
+                actor = acting_actor(args, _services(engine), url)
                 if "settings.manage" not in actor.permissions or "users.write" not in actor.permissions:
                     raise UsageError("only an administrator may reset a database that has staff accounts")
             reset_demo_data(engine)
@@ -342,7 +350,7 @@ def _gui(args: argparse.Namespace) -> int:
     from ecomdesk.config import database_url_from_env
 
     named = args.database_url or args.profile or database_url_from_env()
-    return _run_gui(_url(args) if named else None, profile=args.profile, debug=args.debug)
+    return _run_gui(resolved_url(args) if named else None, profile=args.profile, debug=args.debug)
 
 
 def _run_gui(url: str | None, *, demo: bool = False, profile: str | None = None, debug: bool = False) -> int:
@@ -361,7 +369,7 @@ def _screenshots(args: argparse.Namespace) -> int:
 
     demo = None
     if args.database_url or args.profile:
-        url = _url(args)
+        url = resolved_url(args)
     else:
         demo = prepare_demo(progress=lambda msg: print(msg, file=sys.stderr))
         url = demo.url
@@ -406,7 +414,7 @@ def _read_password(args: argparse.Namespace, prompt: str, *, confirm: bool = Fal
     return password
 
 
-def _acting_actor(args: argparse.Namespace, services: Services, url: str) -> Actor:
+def acting_actor(args: argparse.Namespace, services: Services, url: str) -> Actor:
     """The staff member a command acts as: `--user` (password asked or from stdin), else the
     device session `ecomdesk login` remembered for this database."""
     from ecomdesk.config import DeviceTokenStore
@@ -434,13 +442,13 @@ def _names_from_email(email: str, role: str) -> tuple[str, str]:
 def _user(args: argparse.Namespace) -> int:
     from ecomdesk.bootstrap import build_engine
 
-    url = _url(args)
+    url = resolved_url(args)
     engine = build_engine(url)
     try:
         services = _services(engine)
         if args.user_command == "create":
             return _user_create(args, services)
-        return _user_list(args, services, _acting_actor(args, services, url))
+        return _user_list(args, services, acting_actor(args, services, url))
     finally:
         engine.dispose()
 
@@ -515,14 +523,14 @@ def _export(args: argparse.Namespace) -> int:
         filters[key] = _filter_value(value)
     sort = [SortKey(key.removeprefix("-"), key.startswith("-")) for key in args.sort]
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
-    url = _url(args)
+    url = resolved_url(args)
     engine = build_engine(url)
     try:
         services = _services(engine)
         table = services.tables.get(args.view)
         if table is None:
             raise UsageError(f"no view named {args.view!r} (views: {', '.join(services.tables)})")
-        actor = _acting_actor(args, services, url)
+        actor = acting_actor(args, services, url)
         query = ListQuery(args.search, filters, sort)
         if args.out == "-":
             table.export_csv(actor, query, sys.stdout.buffer, columns=columns, bom=args.bom)
@@ -543,7 +551,7 @@ def _login(args: argparse.Namespace) -> int:
     status = SecretStore().status()
     if not status.available:
         raise UsageError(f"{status.reason} Use --user EMAIL with each command instead.")
-    url = _url(args)
+    url = resolved_url(args)
     engine = build_engine(url)
     try:
         services = _services(engine)
@@ -564,7 +572,7 @@ def _logout(args: argparse.Namespace) -> int:
     from ecomdesk.config import DeviceTokenStore
     from ecomdesk.services.errors import AuthenticationError
 
-    url = _url(args)
+    url = resolved_url(args)
     tokens = DeviceTokenStore()
     token = tokens.get(url)
     if token is None:

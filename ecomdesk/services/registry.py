@@ -11,6 +11,7 @@ from ecomdesk.services.audit import ACTIVITY_SPEC, ActivityTable
 from ecomdesk.services.auth import AuthService
 from ecomdesk.services.context import ServiceContext
 from ecomdesk.services.inventory import INVENTORY_SPEC, InventoryService
+from ecomdesk.services.inventory_import import InventoryImport
 from ecomdesk.services.reports import REPORTS_SPEC, ReportsTable
 from ecomdesk.services.roles import ROLES_SPEC, RoleService, RolesTable
 from ecomdesk.services.settings import SettingsService
@@ -27,6 +28,7 @@ class Services:
     roles: RoleService
     inventory: InventoryService
     stock: StockService
+    importer: InventoryImport
     settings: SettingsService
     #: Every list the app shows, by view name (`ecomdesk export <name>`, the grids).
     tables: dict[str, Table[Any]] = field(default_factory=dict)
@@ -57,5 +59,13 @@ class Services:
         )
         tables = {table.spec.name: table for table in listed}
         return cls(
-            ctx, AuthService(ctx), users, RoleService(ctx), inventory, stock, SettingsService(ctx), tables
+            ctx,
+            AuthService(ctx),
+            users,
+            RoleService(ctx),
+            inventory,
+            stock,
+            InventoryImport(ctx),
+            SettingsService(ctx),
+            tables,
         )

@@ -275,7 +275,7 @@ class SqlTable(Table[Row]):
             compiled = stmt.compile(
                 dialect=uow.session.get_bind().dialect, compile_kwargs={"render_postcompile": True}
             )
-            header = ",".join(_quote(self.spec.column(key).title) for key in keys) + "\n"
+            header = ",".join(csv_quote(self.spec.column(key).title) for key in keys) + "\n"
             if bom:
                 out.write(UTF8_BOM)
             out.write(header.encode())
@@ -374,7 +374,7 @@ def _csv_text(expr: ColumnElement[Any], kind: Kind) -> ColumnElement[Any]:
     )
 
 
-def _quote(value: str) -> str:
+def csv_quote(value: str) -> str:
     """RFC 4180 quoting for the header line (COPY quotes the data the same way)."""
     if any(ch in value for ch in ',"\r\n') or value.startswith(FORMULA_PREFIXES):
         return '"' + value.replace('"', '""') + '"'

@@ -179,7 +179,7 @@ def naive_lost_updates(url: str, items: list[int], clients: int, each: int) -> t
         thread.join()
     seconds = time.perf_counter() - began
     with psycopg.connect(url) as conn:
-        final = dict(
+        final: dict[int, int] = dict(
             conn.execute("SELECT id, stock FROM inventory_items WHERE id = ANY(%s)", (items,)).fetchall()
         )
     lost = sum(1_000_000 + sum(d for i, d in applied if i == item_id) - final[item_id] for item_id in items)
@@ -242,13 +242,13 @@ def main() -> None:
 
             # Reference 2: the naive read-then-write on the same number of clients.
             naive_seconds, naive_lost = naive_lost_updates(url, items, args.clients, args.each)
-            with engine.connect() as conn:
-                version = conn.scalar(text("SHOW server_version"))
+            with engine.connect() as db:
+                version = db.scalar(text("SHOW server_version"))
             engine.dispose()
         finally:
             server.destroy()
 
-    def pct(values: list[float], q: float) -> float:
+    def pct(values: list[float], q: int) -> float:
         return statistics.quantiles(values, n=100)[q - 1] * 1000 if len(values) > 1 else values[0] * 1000
 
     print(

@@ -7,19 +7,23 @@ audit trail. The same table of calls proves the read-only mode refuses every wri
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import Engine, text
 
 from ecomdesk.db.catalog import BUILTIN_ROLES, PERMISSIONS
-from ecomdesk.db.models import metadata
+from ecomdesk.db.models import MovementKind, metadata
 from ecomdesk.services.auth import EVERYONE
 from ecomdesk.services.context import Actor, ServiceContext
 from ecomdesk.services.errors import PermissionDenied, ReadOnlyError
+from ecomdesk.services.inventory import ItemFields
 from ecomdesk.services.listing import ListQuery
 from ecomdesk.services.registry import Services
+from ecomdesk.services.stock import Adjustment
 from ecomdesk.services.users import ProfileFields, UserFields
 from tests.services.conftest import PASSWORD, MakeUser, png, role_id
 
@@ -272,12 +276,116 @@ def _update_settings(e: Env) -> Call:
     return lambda: e.api.settings.update_system_settings(e.actor, {"shop_name": "Renamed Shop"})
 
 
+# -- inventory, stock and imports --
+
+
+_SKUS = itertools.count(1)
+
+
+def _item(e: Env, stock: int = 5) -> int:
+    """A fresh item (its own SKU: every op of a role shares one database)."""
+    fields = ItemFields(
+        f"OPS-{next(_SKUS)}", "Matrix mug", "Kitchen", "Acme", Decimal("9.00"), Decimal("3.00")
+    )
+    return e.services.inventory.create_item(e.admin, fields, stock=stock).id
+
+
+def _item_fields(sku: str) -> ItemFields:
+    return ItemFields(sku, "Matrix mug, blue", "Kitchen", "Acme", Decimal("9.50"), Decimal("3.00"))
+
+
+@op("inventory.get_item", _needs("inventory.read"), READ)
+def _get_item(e: Env) -> Call:
+    item = _item(e)
+    return lambda: e.api.inventory.get_item(e.actor, item)
+
+
+@op("inventory.find_sku", _needs("inventory.read"), READ)
+def _find_sku(e: Env) -> Call:
+    sku = e.services.inventory.get_item(e.admin, _item(e)).sku
+    return lambda: e.api.inventory.find_sku(e.actor, sku.lower())
+
+
+@op("inventory.sku_taken", _needs("inventory.read"), READ)
+def _sku_taken(e: Env) -> Call:
+    return lambda: e.api.inventory.sku_taken(e.actor, "OPS-1")
+
+
+@op("inventory.summary", _needs("inventory.read"), READ)
+def _summary(e: Env) -> Call:
+    _item(e)
+    return lambda: e.api.inventory.summary(e.actor, "category")
+
+
+@op("inventory.create_item", _needs("inventory.write"), WRITE)
+def _create_item(e: Env) -> Call:
+    return lambda: e.api.inventory.create_item(e.actor, _item_fields(f"OPS-{next(_SKUS)}"), stock=3)
+
+
+@op("inventory.update_item", _needs("inventory.write"), WRITE)
+def _update_item(e: Env) -> Call:
+    row = e.services.inventory.get_item(e.admin, _item(e))
+    return lambda: e.api.inventory.update_item(
+        e.actor, row.id, _item_fields(row.sku), expected_version=row.version
+    )
+
+
+@op("inventory.archive_item", _needs("inventory.write"), WRITE)
+def _archive_item(e: Env) -> Call:
+    item = _item(e)
+    return lambda: e.api.inventory.archive_item(e.actor, item)
+
+
+@op("inventory.restore_item", _needs("inventory.write"), WRITE)
+def _restore_item(e: Env) -> Call:
+    item = _item(e)
+    e.services.inventory.archive_item(e.admin, item)
+    return lambda: e.api.inventory.restore_item(e.actor, item)
+
+
+@op("inventory.delete_item", _needs("inventory.write"), WRITE)
+def _delete_item(e: Env) -> Call:
+    item = _item(e)
+    return lambda: e.api.inventory.delete_item(e.actor, item)
+
+
+@op("stock.adjust", _needs("inventory.adjust"), WRITE)
+def _adjust(e: Env) -> Call:
+    item = _item(e)
+    return lambda: e.api.stock.adjust(e.actor, item, Adjustment(MovementKind.RECEIVE, 2, "delivery 9"))
+
+
+@op("stock.history", _needs("inventory.read"), READ)
+def _history(e: Env) -> Call:
+    item = _item(e)
+    return lambda: e.api.stock.history(e.actor, item)
+
+
+def _import_file() -> bytes:
+    """A one-row file with a SKU of its own."""
+    header = "sku,name,category,supplier,stock,reserved,price,cost"
+    return f"{header}\nIMP-{next(_SKUS)},Kite,Toys,Acme,3,0,9,4\n".encode()
+
+
+@op("importer.preview", _needs("inventory.write"), READ)
+def _import_preview(e: Env) -> Call:
+    data = _import_file()
+    return lambda: e.api.importer.preview(e.actor, data, "items.csv")
+
+
+@op("importer.commit", _needs("inventory.write"), WRITE)
+def _import_commit(e: Env) -> Call:
+    data = _import_file()
+    return lambda: e.api.importer.commit(e.actor, data, "items.csv")
+
+
 # -- tables (grids and exports) --
 
 TABLE_READ = {
     "users": _needs("users.read"),
     "roles": _needs("users.read", "roles.manage"),
     "inventory": _needs("inventory.read"),
+    "stock_movements": _needs("inventory.read"),
     "reports": _needs("reports.read"),
     "activity": _needs("audit.read"),
 }
@@ -349,9 +457,13 @@ def test_the_matrix_covers_every_public_service_method() -> None:
         ("roles", "RoleService"),
         ("auth", "AuthService"),
         ("settings", "SettingsService"),
+        ("inventory", "InventoryService"),
+        ("stock", "StockService"),
+        ("importer", "InventoryImport"),
     )
     for service_name, service in services:
-        module = __import__(f"ecomdesk.services.{service_name}", fromlist=[service])
+        module_name = "inventory_import" if service_name == "importer" else service_name
+        module = __import__(f"ecomdesk.services.{module_name}", fromlist=[service])
         methods = {
             f"{service_name}.{name}"
             for name in vars(getattr(module, service))

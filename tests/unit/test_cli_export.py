@@ -89,7 +89,7 @@ def test_an_unknown_view_or_column_is_a_clear_error(
     out = tmp_path / "x.csv"
     assert _export(monkeypatch, shop, "orders", "--out", str(out)) == 2
     assert (
-        "no view named 'orders' (views: users, roles, inventory, reports, activity)"
+        "no view named 'orders' (views: users, roles, inventory, stock_movements, reports, activity)"
         in capsys.readouterr().err
     )
     assert _export(monkeypatch, shop, "users", "--out", str(out), "--columns", "email,password_hash") == 1

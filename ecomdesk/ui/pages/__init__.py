@@ -174,8 +174,11 @@ _REGISTRY: dict[str, PageSpec] = {
 
 _REGISTRY["users"] = replace(_REGISTRY["users"], factory=_lazy("ecomdesk.ui.pages.users", "UsersPage"))
 _REGISTRY["roles"] = replace(_REGISTRY["roles"], factory=_lazy("ecomdesk.ui.pages.roles", "RolesPage"))
+_REGISTRY["inventory"] = replace(
+    _REGISTRY["inventory"], factory=_lazy("ecomdesk.ui.pages.inventory", "InventoryPage")
+)
 # The lists that are a grid for now; their own issues build editing around the same grid.
-for _key in ("inventory", "reports", "activity"):
+for _key in ("reports", "activity"):
     _REGISTRY[_key] = replace(_REGISTRY[_key], factory=_lazy("ecomdesk.ui.pages.lists", f"{_key}_page"))
 
 

@@ -1,8 +1,8 @@
 """Pages that are one list: a heading and the grid over one of the services' tables.
 
-Inventory, reports and activity start as such pages; their own issues add editing around the same
-grid. Enter (or a double-click) opens the selected record read-only; Delete says it is not possible
-here.
+Reports and activity start as such pages; their own issues add editing around the same grid, as the
+inventory page (`pages.inventory`) did. Enter (or a double-click) opens the selected record read-only;
+Delete says it is not possible here.
 """
 
 from __future__ import annotations
@@ -97,19 +97,6 @@ class ListPage(QWidget):
         window = self.window()
         if isinstance(window, QMainWindow):
             window.statusBar().showMessage(text, 8000)
-
-
-def _low_stock(record: Any) -> str | None:
-    return "attention" if record.low_stock else None
-
-
-def inventory_page(session: AppSession) -> ListPage:
-    return ListPage(
-        session,
-        "inventory",
-        describe_record=lambda item: f"{item.sku} — {item.name}",
-        row_style=_low_stock,
-    )
 
 
 def reports_page(session: AppSession) -> ListPage:
