@@ -40,6 +40,8 @@ class Kind(enum.StrEnum):
 
     TEXT = "text"
     INTEGER = "integer"
+    #: A signed whole change (stock ±): shown with its sign, exported as a plain number.
+    CHANGE = "change"
     MONEY = "money"
     DECIMAL = "decimal"
     PERCENT = "percent"
@@ -48,7 +50,7 @@ class Kind(enum.StrEnum):
 
     @property
     def numeric(self) -> bool:
-        return self in (Kind.INTEGER, Kind.MONEY, Kind.DECIMAL, Kind.PERCENT)
+        return self in (Kind.INTEGER, Kind.CHANGE, Kind.MONEY, Kind.DECIMAL, Kind.PERCENT)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Final
 
@@ -21,15 +23,20 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 from ecomdesk.config import ConnectionProfile, ProfileStore, SecretStore
 from ecomdesk.connect import DEMO_ACCOUNTS, DEMO_PASSWORD, close_services, open_services, sign_in
+from ecomdesk.db.models import MovementKind
 from ecomdesk.logs import log_file
 from ecomdesk.services.context import Actor
 from ecomdesk.services.errors import Unavailable
+from ecomdesk.services.inventory import InventoryRow, ItemConflict
+from ecomdesk.services.listing import ListQuery
 from ecomdesk.services.registry import Services
 from ecomdesk.ui.app import Shell, application
 from ecomdesk.ui.connection import DEMO_LABEL, ProfileDialog, Target
 from ecomdesk.ui.errors import Severity, UserMessage
 from ecomdesk.ui.login import ChangePasswordDialog, LoginWindow
 from ecomdesk.ui.main_window import MainWindow
+from ecomdesk.ui.pages.inventory import InventoryPage
+from ecomdesk.ui.pages.inventory_import import ImportDialog
 from ecomdesk.ui.pages.users import UsersPage
 from ecomdesk.ui.preferences import Preferences, ThemeMode
 from ecomdesk.ui.session import ConnectionState
@@ -189,6 +196,108 @@ def _users(window: MainWindow, camera: Camera, runner: TaskRunner) -> None:
     dialog.deleteLater()
 
 
+#: An import file with the mistakes people make: a 3-decimal price, more reserved than in stock, a
+#: missing name, a SKU twice, cost above price. Its SKUs are made up, so nothing matches the demo.
+SAMPLE_IMPORT: Final = """sku,name,category,supplier,stock,reserved,price,cost,reorder_level
+GARD-900001,Rain barrel 200 l,Garden,Green Thumb Supply,40,2,89.90,41.00,10
+GARD-900002,Hose reel,Garden,Green Thumb Supply,12,0,34.999,15.00,
+GARD-900003,Pruning shears,Garden,Green Thumb Supply,5,8,19.90,7.20,
+GARD-900004,,Garden,Green Thumb Supply,30,0,12.50,5.10,
+GARD-900001,Rain barrel 300 l,Garden,Green Thumb Supply,15,0,119.00,55.00,5
+GARD-900005,Garden kneeler,Garden,Green Thumb Supply,60,0,9.90,12.40,
+"""
+
+
+def _low_item_with_history(page: InventoryPage) -> InventoryRow | None:
+    """A low-stock item with stock movements, found from the latest movements (a tool's shortcut:
+    these reads run here, not on a page's task runner)."""
+    session = page.session
+    movements = session.services.tables["stock_movements"].page(session.actor, ListQuery(limit=500))
+    seen: set[int] = set()
+    for movement in movements.rows:
+        if movement.item_id in seen:
+            continue
+        seen.add(movement.item_id)
+        item = session.services.inventory.get_item(session.actor, movement.item_id)
+        if item.low_stock:
+            return item
+    return None
+
+
+def _inventory(window: MainWindow, camera: Camera, runner: TaskRunner) -> None:
+    """The inventory page with a low-stock item and its history, and its dialogs: an item form
+    refusing bad input, a conflict with someone else's save, a shipment, an import preview with
+    problems. Nothing is saved: the conflict is shown from values made up here."""
+    page = window.current_page
+    if not isinstance(page, InventoryPage):
+        return
+    model = page.grid.model
+    item = _low_item_with_history(page)
+    if item is not None:
+        # Its name (shared by a few dozen items in the big demo) shows it among neighbours.
+        page.grid.search.setText(item.name)
+        wait_until(lambda: model.row_of(item.id) is not None and not model.is_busy, "the item in the list")
+    row = model.row_of(item.id) if item is not None else None
+    page.grid.view.selectRow(row if row is not None else 0)
+    page.toggle_history()
+    settle(runner, "the selected item and its history")
+    time.sleep(0.3)  # the history waits for the selection to settle before it loads
+    settle(runner, "the selected item's history")
+    record = page.current
+    if record is None:
+        return
+    editor = page.new_item()
+    if editor is not None:
+        settle(runner, "the new-item form")
+        editor.sku.setText("garden 17")
+        editor.name.setText("Watering can, 10 l")
+        editor.category.setEditText("Garden")
+        editor.supplier.setEditText("Green Thumb Supply")
+        editor.price.setText("12.999")
+        editor.cost.setText("14.00")
+        if editor.stock is not None and editor.reserved is not None:
+            editor.stock.setValue(5)
+            editor.reserved.setValue(8)
+        editor.save()
+        settle(runner, "the refused save")
+        camera.shoot(editor, "item-dialog-error")
+        editor.close()
+        editor.deleteLater()
+    editor = page.open_editor(record)
+    settle(runner, "the edit form")
+    editor.price.setText(str(record.price + Decimal("2.00")))
+    theirs = replace(
+        record,
+        name=f"{record.name} (new model)",
+        cost=record.cost + Decimal("0.40"),
+        version=record.version + 1,
+    )
+    conflict = editor.show_conflict(ItemConflict(theirs, editor.read()[0]))
+    settle(runner, "the conflict")
+    camera.shoot(conflict, "item-conflict")
+    conflict.close()
+    editor.close()
+    editor.deleteLater()
+    adjust = page.adjust_stock(MovementKind.SHIP)
+    if adjust is not None:
+        settle(runner, "the adjust dialog")
+        adjust.quantity.setValue(max(1, min(2, record.available)))
+        adjust.reason.setText("Order #10432")
+        camera.shoot(adjust, "stock-adjust")
+        adjust.close()
+        adjust.deleteLater()
+    with tempfile.TemporaryDirectory(prefix="ecomdesk-screenshots-") as folder:
+        sample = Path(folder) / "garden-items.csv"
+        sample.write_text(SAMPLE_IMPORT, encoding="utf-8")
+        dialog = page.import_csv()
+        if isinstance(dialog, ImportDialog):
+            dialog.load_file(sample)
+            wait_until(lambda: dialog.is_settled and dialog.import_result is not None, "the import preview")
+            settle(runner, "the import preview")
+            camera.shoot(dialog, "import-preview")
+            dialog.close()
+
+
 def _main_window(shell: Shell, camera: Camera, actor: Actor) -> None:
     window = shell.show_main(actor)
     window.resize(WINDOW)
@@ -211,6 +320,8 @@ def _main_window(shell: Shell, camera: Camera, actor: Actor) -> None:
         settle(shell.runner, f"the {key} page")
         if key == "users":
             _users(window, camera, shell.runner)
+        if key == "inventory":
+            _inventory(window, camera, shell.runner)
         camera.shoot(window, key)
     window.show_page(window.page_keys()[0])
     window.messages.show_error(Unavailable("The database cannot be reached right now. Nothing was changed."))

@@ -325,6 +325,9 @@ def test_unreachable_database_marks_the_session_offline_and_reports_the_error(
     [
         (1234567, Kind.INTEGER, "1,234,567", "1.234.567"),
         (-5, Kind.INTEGER, "-5", "-5"),
+        (1200, Kind.CHANGE, "+1,200", "+1.200"),
+        (-3, Kind.CHANGE, "-3", "-3"),
+        (0, Kind.CHANGE, "0", "0"),
         (Decimal("1234567890.05"), Kind.MONEY, "1,234,567,890.05", "1.234.567.890,05"),
         (Decimal("3"), Kind.MONEY, "3.00", "3,00"),
         (Decimal("35.2"), Kind.PERCENT, "35.2%", "35,2%"),

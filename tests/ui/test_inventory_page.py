@@ -645,3 +645,18 @@ def test_import_is_offered_to_those_who_may_write_and_the_page_is_the_registered
     registered = page_spec("inventory").factory(page.session)
     assert isinstance(registered, InventoryPage)
     registered.deleteLater()
+
+
+def test_importing_again_replaces_the_last_import_dialog_instead_of_keeping_every_one(
+    qtbot: QtBot, open_page: OpenPage, staff: Staff
+) -> None:
+    from ecomdesk.ui.pages.inventory_import import ImportDialog
+
+    page = open_page(staff.manager)
+    first = page.import_csv()
+    assert isinstance(first, ImportDialog)
+    first.reject()
+    second = page.import_csv()
+    assert isinstance(second, ImportDialog) and second is not first
+    qtbot.waitUntil(lambda: page.findChildren(ImportDialog) == [second], timeout=WAIT_MS)
+    second.reject()

@@ -39,6 +39,9 @@ def display_text(value: Any, kind: Kind, locale: QLocale) -> str:
     match kind:
         case Kind.INTEGER:
             return number_text(value, 0, locale)
+        case Kind.CHANGE:
+            text = number_text(value, 0, locale)
+            return locale.positiveSign() + text if value > 0 else text
         case Kind.MONEY | Kind.PERCENT | Kind.DECIMAL:
             places = PLACES.get(kind)
             text = number_text(value, places, locale)

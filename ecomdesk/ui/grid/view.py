@@ -215,6 +215,8 @@ class GridView(QWidget):
         self._fitting = False
         self._kept: tuple[list[Any], Any, Any] | None = None  # selected ids, current id, top id
         self._choices_pending: set[str] = set()
+        #: Filters the page sets beside the bar's (e.g. "archived"), kept when the bar changes.
+        self._page_filters: dict[str, Any] = {}
         self.setObjectName(f"grid-{self.name}")
 
         self.model = PagedTableModel(session, table, row_style=row_style, locale=locale, parent=self)
@@ -444,6 +446,15 @@ class GridView(QWidget):
         self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.search.selectAll()
 
+    def set_page_filter(self, key: str, value: Any) -> None:
+        """A filter of the page's own, not offered in the filter bar (e.g. a “Show archived”
+        toggle): applied with the bar's filters and kept while they change; None removes it."""
+        if value is None:
+            self._page_filters.pop(key, None)
+        else:
+            self._page_filters[key] = value
+        self._apply_filters()
+
     def set_filter(self, key: str, value: Any) -> None:
         """Choose a filter value as the user would (None: all)."""
         combo = self.filters[key]
@@ -596,7 +607,8 @@ class GridView(QWidget):
         self.model.set_search(self.search.text().strip())
 
     def _apply_filters(self) -> None:
-        self.model.set_filters({key: combo.currentData() for key, combo in self.filters.items()})
+        chosen = {key: combo.currentData() for key, combo in self.filters.items()}
+        self.model.set_filters(chosen | self._page_filters)
 
     def _on_sort_indicator(self, section: int, order: Qt.SortOrder) -> None:
         if not self.model.column(section).sortable:

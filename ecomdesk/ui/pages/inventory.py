@@ -19,7 +19,6 @@ from typing import Any, Final
 from PySide6.QtCore import QEvent, QLocale, QModelIndex, QPersistentModelIndex, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QPalette
 from PySide6.QtWidgets import (
-    QComboBox,
     QFrame,
     QGridLayout,
     QHBoxLayout,
@@ -250,12 +249,12 @@ class InventoryPage(QWidget):
         self.grid = GridView(
             session, session.services.inventory.table, row_style=self._row_style, parent=self
         )
-        self._add_archived_filter()
         available = self.grid.model.column_index("available")
         self.grid.view.setItemDelegateForColumn(available, AvailableDelegate(self.grid.view))
         self.panel = ItemPanel(self)
         self.history = StockHistory(session, self)
         self.status = StatusLine(self)
+        self._import_dialog: QWidget | None = None
         self.status.setAccessibleName("Inventory status")
         self.archived_hint = hint(
             "Archived items: out of the list and of stock work, with their history kept. "
@@ -365,20 +364,6 @@ class InventoryPage(QWidget):
             action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.addAction(action)
         return action
-
-    def _add_archived_filter(self) -> None:
-        """`archived` as one of the grid's filters (unseen: the “Show archived” action sets it), so
-        choosing a category or supplier keeps it. The table's spec does not list it yet."""
-        combo = QComboBox(self.grid)
-        combo.addItem("Live items", None)
-        combo.addItem("Archived items", True)
-        combo.hide()
-        self.grid.filters["archived"] = combo
-        combo.currentIndexChanged.connect(
-            lambda _index: self.grid.model.set_filters(
-                {key: box.currentData() for key, box in self.grid.filters.items()}
-            )
-        )
 
     # -- what the main window calls --------------------------------------------------------
 
@@ -569,7 +554,7 @@ class InventoryPage(QWidget):
         self.showing_archived = archived
         self.archived_action.setChecked(archived)
         self.archived_hint.setVisible(archived)
-        self.grid.set_filter("archived", True if archived else None)
+        self.grid.set_page_filter("archived", True if archived else None)
         self._update_actions()
 
     def archive_or_restore(self) -> None:
@@ -645,8 +630,15 @@ class InventoryPage(QWidget):
             return None
         from ecomdesk.ui.pages.inventory_import import ImportDialog  # only when someone imports
 
+        previous = self._import_dialog
+        if isinstance(previous, ImportDialog) and previous.is_busy:
+            previous.open()  # an import still stopping or finishing: show it rather than start another
+            return previous
+        if previous is not None:
+            previous.deleteLater()  # one dialog at a time: the last file's rows don't pile up in memory
         dialog = ImportDialog(self.session, self)
         dialog.imported.connect(self._imported)
+        self._import_dialog = dialog
         dialog.open()
         return dialog
 
