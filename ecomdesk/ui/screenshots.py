@@ -236,16 +236,19 @@ def _inventory(window: MainWindow, camera: Camera, runner: TaskRunner) -> None:
     if item is not None:
         # Its name (shared by a few dozen items in the big demo) shows it among neighbours.
         page.grid.search.setText(item.name)
-        wait_until(lambda: model.row_of(item.id) is not None and not model.is_busy, "the item in the list")
+        page.grid.search.returnPressed.emit()  # search now, not after the typing pause
+        wait_until(
+            lambda: (
+                model.query.search == item.name and model.row_of(item.id) is not None and not model.is_busy
+            ),
+            "the item in the list",
+        )
     row = model.row_of(item.id) if item is not None else None
     page.grid.view.selectRow(row if row is not None else 0)
     page.toggle_history()
     settle(runner, "the selected item and its history")
     time.sleep(0.3)  # the history waits for the selection to settle before it loads
     settle(runner, "the selected item's history")
-    record = page.current
-    if record is None:
-        return
     editor = page.new_item()
     if editor is not None:
         settle(runner, "the new-item form")
@@ -263,6 +266,19 @@ def _inventory(window: MainWindow, camera: Camera, runner: TaskRunner) -> None:
         camera.shoot(editor, "item-dialog-error")
         editor.close()
         editor.deleteLater()
+    with tempfile.TemporaryDirectory(prefix="ecomdesk-screenshots-") as folder:
+        sample = Path(folder) / "garden-items.csv"
+        sample.write_text(SAMPLE_IMPORT, encoding="utf-8")
+        dialog = page.import_csv()
+        if isinstance(dialog, ImportDialog):
+            dialog.load_file(sample)
+            wait_until(lambda: dialog.is_settled and dialog.import_result is not None, "the import preview")
+            settle(runner, "the import preview")
+            camera.shoot(dialog, "import-preview")
+            dialog.close()
+    record = page.current
+    if record is None:
+        return
     editor = page.open_editor(record)
     settle(runner, "the edit form")
     editor.price.setText(str(record.price + Decimal("2.00")))
@@ -286,16 +302,6 @@ def _inventory(window: MainWindow, camera: Camera, runner: TaskRunner) -> None:
         camera.shoot(adjust, "stock-adjust")
         adjust.close()
         adjust.deleteLater()
-    with tempfile.TemporaryDirectory(prefix="ecomdesk-screenshots-") as folder:
-        sample = Path(folder) / "garden-items.csv"
-        sample.write_text(SAMPLE_IMPORT, encoding="utf-8")
-        dialog = page.import_csv()
-        if isinstance(dialog, ImportDialog):
-            dialog.load_file(sample)
-            wait_until(lambda: dialog.is_settled and dialog.import_result is not None, "the import preview")
-            settle(runner, "the import preview")
-            camera.shoot(dialog, "import-preview")
-            dialog.close()
 
 
 def _main_window(shell: Shell, camera: Camera, actor: Actor) -> None:

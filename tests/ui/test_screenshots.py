@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,10 @@ from PySide6.QtGui import QImage
 
 from ecomdesk.cli import main
 from ecomdesk.connect import DEMO_PASSWORD
+from ecomdesk.db.models import MovementKind
+from ecomdesk.services.inventory import ItemFields
+from ecomdesk.services.registry import Services
+from ecomdesk.services.stock import Adjustment
 from ecomdesk.ui.pages import page_specs
 from tests.services.conftest import MakeUser
 
@@ -22,6 +27,10 @@ WINDOWS = [
     "user-dialog-error",
     "my-profile",
     "my-devices",
+    "item-dialog-error",
+    "import-preview",
+    "item-conflict",
+    "stock-adjust",
 ]
 
 
@@ -34,9 +43,19 @@ def _distinct_colours(image: QImage) -> int:
 
 
 def test_screenshots_photograph_every_window_and_page_in_both_themes(
-    tmp_path: Path, database_url: str, make_user: MakeUser, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    database_url: str,
+    services: Services,
+    make_user: MakeUser,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    make_user("admin", email="admin@demo.shop", first_name="Demo", last_name="Admin", password=DEMO_PASSWORD)
+    admin = make_user(
+        "admin", email="admin@demo.shop", first_name="Demo", last_name="Admin", password=DEMO_PASSWORD
+    )
+    for sku, stock in (("MUG-1", 3), ("MUG-2", 40)):  # one low on stock, with a movement of history
+        fields = ItemFields(sku, "Mug", "Kitchen", "Acme", Decimal("9.00"), Decimal("3.00"))
+        services.inventory.create_item(admin, fields, stock=stock)
+    services.stock.adjust(admin, "MUG-1", Adjustment(MovementKind.SHIP, 1, "Order 1"))
     out = tmp_path / "shots"
     assert main(["screenshots", "--out", str(out), "--database-url", database_url]) == 0
     printed = capsys.readouterr().out.split()
