@@ -371,15 +371,17 @@ def _refusal(
             "entering this (someone else moved stock). Check the count and try again."
         )
     levels = f"{stock:,} in stock, {reserved:,} reserved, {available:,} available"
+    #: For refusals that already name the available units.
+    held = f"{stock:,} in stock, {reserved:,} reserved"
     match adjustment.kind:
         case MovementKind.SHIP if adjustment.from_reserved:
             return Conflict(
                 f"Cannot ship {q:,} reserved units of {sku}: only {reserved:,} are reserved ({levels})."
             )
         case MovementKind.SHIP:
-            return Conflict(f"Cannot ship {q:,} of {sku}: only {available:,} available ({levels}).")
+            return Conflict(f"Cannot ship {q:,} of {sku}: only {available:,} available ({held}).")
         case MovementKind.RESERVE:
-            return Conflict(f"Cannot reserve {q:,} of {sku}: only {available:,} available ({levels}).")
+            return Conflict(f"Cannot reserve {q:,} of {sku}: only {available:,} available ({held}).")
         case MovementKind.RELEASE:
             return Conflict(f"Cannot release {q:,} of {sku}: only {reserved:,} reserved ({levels}).")
         case MovementKind.CORRECT if stock + q < 0:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select, text, update
 from sqlalchemy.orm import Session
 
 from ecomdesk.db.models import InventoryItem, MovementKind, StockMovement
@@ -341,3 +341,35 @@ def test_summaries_count_live_items_units_value_and_low_stock_per_group(
     assert [(g.name, g.items) for g in by_supplier] == [("Globex", 1), ("Acme", 2)]
     with pytest.raises(ValidationError):
         services.inventory.summary(staff.viewer, "colour")  # type: ignore[arg-type]
+
+
+def test_a_change_made_outside_the_app_is_a_conflict_too(
+    services: Services, staff: Staff, engine: Engine
+) -> None:
+    """Someone fixes a price in psql: the trigger counts it as a new version, so a form opened
+    before it cannot overwrite it; a level change alone is no new version but is stamped."""
+    row = create(services, staff, stock=5)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE inventory_items SET price = 21.00 WHERE id = :id"), {"id": row.id})
+    changed = services.inventory.get_item(staff.viewer, row.id)
+    assert (changed.price, changed.version) == (Decimal("21.00"), row.version + 1)
+    assert changed.last_updated > row.last_updated
+    with pytest.raises(ItemConflict) as caught:
+        services.inventory.update_item(
+            staff.manager, row.id, fields(name="Lamp"), expected_version=row.version
+        )
+    assert caught.value.theirs is not None and caught.value.theirs.price == Decimal("21.00")
+
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE inventory_items SET stock = 9 WHERE id = :id"), {"id": row.id})
+    moved = services.inventory.get_item(staff.viewer, row.id)
+    assert (moved.stock, moved.version) == (9, changed.version)
+    assert moved.last_updated > changed.last_updated
+
+
+def test_an_edit_through_the_app_bumps_the_version_exactly_once(services: Services, staff: Staff) -> None:
+    row = create(services, staff)
+    saved = services.inventory.update_item(
+        staff.manager, row.id, fields(name="Lamp"), expected_version=row.version
+    )
+    assert saved.version == row.version + 1

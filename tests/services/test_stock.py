@@ -75,7 +75,7 @@ def test_each_kind_moves_stock_and_reservations_as_named(
     [
         (
             Adjustment(S, 9, "order"),
-            "Cannot ship 9 of MUG-1: only 8 available (10 in stock, 2 reserved, 8 available).",
+            "Cannot ship 9 of MUG-1: only 8 available (10 in stock, 2 reserved).",
         ),
         (
             Adjustment(S, 3, "order", from_reserved=True),

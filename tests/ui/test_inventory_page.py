@@ -493,7 +493,7 @@ def test_a_refused_shipment_shows_the_services_sentence_and_keeps_the_input(
     _save(qtbot, dialog)
     assert dialog.isVisible()
     assert dialog.status.text() == (
-        "Nothing was changed. Cannot ship 5 of MUG-1: only 2 available (2 in stock, 0 reserved, 2 available)."
+        "Nothing was changed. Cannot ship 5 of MUG-1: only 2 available (2 in stock, 0 reserved)."
     )
     assert (dialog.quantity.value(), dialog.reason.text(), dialog.kind) == (5, "Order 2", MovementKind.SHIP)
     qtbot.waitUntil(lambda: dialog.levels.text() == "Stock 2 · Reserved 0 · Available 2", timeout=WAIT_MS)

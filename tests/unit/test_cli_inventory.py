@@ -186,7 +186,7 @@ def test_stock_adjust_with_a_kind_takes_a_positive_quantity(
     [
         (
             ["T-1", "--kind", "ship", "--delta", "11"],
-            "ecomdesk: Cannot ship 11 of T-1: only 10 available (12 in stock, 2 reserved, 10 available).\n",
+            "ecomdesk: Cannot ship 11 of T-1: only 10 available (12 in stock, 2 reserved).\n",
         ),
         (["T-1", "--delta", "-13"], "ecomdesk: Cannot take 13 off T-1: only 12 in stock"),
         (["NOPE-1", "--delta", "1"], "ecomdesk: There is no item with the SKU NOPE-1.\n"),
