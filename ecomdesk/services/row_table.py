@@ -95,16 +95,7 @@ class RowsTable(Table[Row]):
         progress: ProgressFn | None = None,
         cancelled: CancelledFn | None = None,
     ) -> int:
-        keys = list(columns) if columns is not None else [c.key for c in self.spec.columns if c.shown]
-        unknown = [key for key in keys if key not in {c.key for c in self.spec.columns}]
-        if unknown or not keys:
-            raise ValidationError(
-                {
-                    "columns": f"Unknown column: {', '.join(unknown)}."
-                    if unknown
-                    else "Choose at least one column to export."
-                }
-            )
+        keys = self.spec.export_columns(columns)
         kinds = [(key, self.spec.column(key).kind) for key in keys]
         rows = self._matching(query)
         if bom:

@@ -104,6 +104,20 @@ class TableSpec:
                 return column
         raise KeyError(key)
 
+    def export_columns(self, columns: Sequence[str] | None) -> list[str]:
+        """The column keys an export writes: `columns` as asked (checked), else the shown ones."""
+        keys = list(columns) if columns is not None else [c.key for c in self.columns if c.shown]
+        unknown = [key for key in keys if key not in {c.key for c in self.columns}]
+        if unknown or not keys:
+            raise ValidationError(
+                {
+                    "columns": f"Unknown column: {', '.join(unknown)}."
+                    if unknown
+                    else "Choose at least one column to export."
+                }
+            )
+        return keys
+
     def count_text(self, count: int) -> str:
         return f"{count:,} {self.singular if count == 1 else self.plural}"
 
@@ -254,16 +268,7 @@ class SqlTable(Table[Row]):
         progress: ProgressFn | None = None,
         cancelled: CancelledFn | None = None,
     ) -> int:
-        keys = list(columns) if columns is not None else [c.key for c in self.spec.columns if c.shown]
-        unknown = [key for key in keys if key not in {c.key for c in self.spec.columns}]
-        if unknown or not keys:
-            raise ValidationError(
-                {
-                    "columns": f"Unknown column: {', '.join(unknown)}."
-                    if unknown
-                    else "Choose at least one column to export."
-                }
-            )
+        keys = self.spec.export_columns(columns)
         with self.ctx.read(actor, self.permission) as uow:
             self.authorise(uow)
             src = self.source()

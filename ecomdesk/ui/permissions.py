@@ -5,7 +5,7 @@ this only spares people buttons that can only fail."""
 from __future__ import annotations
 
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QAbstractButton, QWidget
 
 from ecomdesk.services.access import describe_permission
 from ecomdesk.services.context import Actor
@@ -33,3 +33,15 @@ def gate(target: QWidget | QAction, actor: Actor, permission: str, *, read_only:
     if reason is not None:
         target.setToolTip(reason)
     return reason is None
+
+
+def enable(target: QAction | QAbstractButton, possible: bool, tip: str, refusal: str | None) -> None:
+    """A page's action: disabled with `refusal` as its tooltip when the user may not act at all
+    (a `why_not` sentence, or READ_ONLY); otherwise enabled when the selection makes it `possible`,
+    with `tip` saying what it does (or, when not possible, why not)."""
+    if refusal is not None:
+        target.setEnabled(False)
+        target.setToolTip(refusal)
+        return
+    target.setEnabled(possible)
+    target.setToolTip(tip)

@@ -52,7 +52,7 @@ from ecomdesk.ui.pages.stock_dialogs import (
     levels_text,
     movement_sentence,
 )
-from ecomdesk.ui.permissions import READ_ONLY, why_not
+from ecomdesk.ui.permissions import READ_ONLY, enable, why_not
 from ecomdesk.ui.preferences import Preferences
 from ecomdesk.ui.session import AppSession
 from ecomdesk.ui.theme import is_theme_change, text_colour
@@ -435,45 +435,35 @@ class InventoryPage(QWidget):
         record = self.current
         selected = bool(self.grid.selected_records(limit=1))
         write, adjust = self.write_refusal, self.adjust_refusal
-        self._enable(self.new_action, True, "Create an item, with its opening stock (Ctrl+N).", write)
-        self._enable(self.edit_action, record is not None, "Change the selected item (F2 or Enter).", write)
+        enable(self.new_action, True, "Create an item, with its opening stock (Ctrl+N).", write)
+        enable(self.edit_action, record is not None, "Change the selected item (F2 or Enter).", write)
         if self.showing_archived and adjust is None:
-            self._enable(self.adjust_action, False, ARCHIVED_NO_STOCK, None)
+            enable(self.adjust_action, False, ARCHIVED_NO_STOCK, None)
             for button in self.panel.adjust_buttons.values():
-                self._enable(button, False, ARCHIVED_NO_STOCK, None)
+                enable(button, False, ARCHIVED_NO_STOCK, None)
         else:
-            self._enable(
+            enable(
                 self.adjust_action,
                 record is not None,
                 "Receive, ship, correct, reserve or release stock of the selected item (Ctrl+J).",
                 adjust,
             )
             for kind, button in self.panel.adjust_buttons.items():
-                self._enable(button, record is not None, KIND_CHOICES[kind][1], adjust)
+                enable(button, record is not None, KIND_CHOICES[kind][1], adjust)
         if self.showing_archived:
             self.archive_action.setText("&Restore")
             tip = "Bring the selected items back into the list and into stock work."
         else:
             self.archive_action.setText("A&rchive")
             tip = "Take the selected items out of the list and of stock work; their history stays."
-        self._enable(self.archive_action, selected, tip, write)
-        self._enable(
+        enable(self.archive_action, selected, tip, write)
+        enable(
             self.delete_action,
             selected,
             "Delete the selected items (Del); one with stock history is archived instead.",
             write,
         )
-        self._enable(self.import_action, True, "Create and update items from a CSV file (Ctrl+I).", write)
-
-    @staticmethod
-    def _enable(target: QAction | QPushButton, possible: bool, tip: str, refusal: str | None) -> None:
-        """Enabled when the user may and the selection allows; the tooltip says which it is."""
-        if refusal is not None:
-            target.setEnabled(False)
-            target.setToolTip(refusal)
-            return
-        target.setEnabled(possible)
-        target.setToolTip(tip)
+        enable(self.import_action, True, "Create and update items from a CSV file (Ctrl+I).", write)
 
     # -- items -----------------------------------------------------------------------------------
 

@@ -36,7 +36,7 @@ from ecomdesk.ui.forms import StatusLine
 from ecomdesk.ui.grid import GridView
 from ecomdesk.ui.grid.format import display_text
 from ecomdesk.ui.pages.user_dialogs import TemporaryPasswordDialog, UserDialog
-from ecomdesk.ui.permissions import READ_ONLY, why_not
+from ecomdesk.ui.permissions import READ_ONLY, enable, why_not
 from ecomdesk.ui.preferences import Preferences
 from ecomdesk.ui.session import AppSession
 from ecomdesk.ui.widgets import ask, heading, hint
@@ -275,42 +275,37 @@ class UsersPage(QWidget):
         self.active_action.setText(
             "&Activate" if record is not None and not record.is_active else "&Deactivate"
         )
-        self._enable(self.new_action, True, "Create a staff account.")
-        self._enable(self.edit_action, record is not None, "Change the selected account.")
+        enable(self.new_action, True, "Create a staff account.", self.refusal)
+        enable(self.edit_action, record is not None, "Change the selected account.", self.refusal)
         if record is not None and record.id == me and record.is_active:
-            self._enable(self.active_action, False, SELF_DEACTIVATE, always=True)
+            enable(self.active_action, False, SELF_DEACTIVATE, self.refusal)
         else:
             tip = (
                 "Let the selected user sign in again."
                 if record is not None and not record.is_active
                 else ("Stop the selected user from signing in; their remembered computers are signed out.")
             )
-            self._enable(self.active_action, record is not None, tip)
-        self._enable(
+            enable(self.active_action, record is not None, tip, self.refusal)
+        enable(
             self.unlock_action,
             record is not None and record.locked,
             "Clear the lock after too many failed sign-ins.",
+            self.refusal,
         )
         if record is not None and record.id == me:
-            self._enable(self.reset_action, False, SELF_RESET, always=True)
+            enable(self.reset_action, False, SELF_RESET, self.refusal)
         else:
-            self._enable(
-                self.reset_action, record is not None, "Give the selected user a temporary password."
+            enable(
+                self.reset_action,
+                record is not None,
+                "Give the selected user a temporary password.",
+                self.refusal,
             )
         selected = self.grid.selected_records(limit=1000)
         if any(r.id == me for r in selected):
-            self._enable(self.delete_action, False, SELF_DELETE, always=True)
+            enable(self.delete_action, False, SELF_DELETE, self.refusal)
         else:
-            self._enable(self.delete_action, bool(selected), "Delete the selected accounts.")
-
-    def _enable(self, action: QAction, possible: bool, tip: str, *, always: bool = False) -> None:
-        """Enabled when the user may write and the selection allows; the tooltip says which it is."""
-        if self.refusal is not None:
-            action.setEnabled(False)
-            action.setToolTip(self.refusal)
-            return
-        action.setEnabled(possible and not always)
-        action.setToolTip(tip)
+            enable(self.delete_action, bool(selected), "Delete the selected accounts.", self.refusal)
 
     # -- actions -------------------------------------------------------------------------------
 
