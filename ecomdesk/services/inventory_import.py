@@ -77,6 +77,19 @@ class RowAction(enum.StrEnum):
     UNCHANGED = "unchanged"
     INVALID = "invalid"
 
+    @property
+    def label(self) -> str:
+        """The word a person reads in the preview."""
+        return _ACTION_LABELS[self]
+
+
+_ACTION_LABELS: Final = {
+    RowAction.CREATE: "New",
+    RowAction.UPDATE: "Change",
+    RowAction.UNCHANGED: "Unchanged",
+    RowAction.INVALID: "Problem",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class ImportProblem:
@@ -108,6 +121,10 @@ class ImportRow:
     changes: str
     #: This row's problems, "column: message" joined with "; " ("" when the row is fine).
     problems: str
+
+    @property
+    def action_label(self) -> str:
+        return self.action.label
 
 
 @dataclass(frozen=True)

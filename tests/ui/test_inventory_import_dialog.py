@@ -110,6 +110,9 @@ def test_a_clean_file_previews_its_counts_and_imports_every_row(
         (3, "NEW-2", RowAction.CREATE),
         (4, "OLD-1", RowAction.UPDATE),
     ]
+    assert dialog.rows_grid is not None
+    action = dialog.rows_grid.model.column_index("action_label")
+    assert [dialog.rows_grid.model.display(row, action) for row in range(3)] == ["New", "New", "Change"]
     assert dialog.import_button.text() == "Import 3 items" and dialog.import_button.isEnabled()
     with pytest.raises(NotFound):
         services.inventory.find_sku(staff.admin, "NEW-1")  # a preview writes nothing

@@ -78,7 +78,7 @@ ROWS_SPEC: Final = TableSpec(
     plural="rows",
     columns=(
         Column("line", "Line", Kind.INTEGER),
-        Column("action", "Action"),
+        Column("action_label", "Action"),
         Column("sku", "SKU"),
         Column("name", "Name"),
         Column("category", "Category"),
@@ -94,7 +94,7 @@ ROWS_SPEC: Final = TableSpec(
     default_sort=(SortKey("line"),),
     filters=(
         FilterSpec("problems", "Problems", FilterKind.FLAG, ("Problems only", "No problems")),
-        FilterSpec("action", "Action", FilterKind.CHOICE),
+        FilterSpec("action_label", "Action", FilterKind.CHOICE),
     ),
     search_hint="Search SKU, name, category, supplier",
 )
