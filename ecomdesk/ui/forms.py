@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
-from PySide6.QtCore import QEvent
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from ecomdesk.services.errors import ValidationError
 from ecomdesk.ui.theme import is_theme_change, text_colour
@@ -92,3 +92,48 @@ class StatusLine(QLabel):
         super().changeEvent(event)
         if is_theme_change(event) and event.type() != QEvent.Type.PaletteChange and self.kind != "hint":
             self.say(self.text(), self.kind)
+
+
+class FormGrid(QGridLayout):
+    """Label and input rows, as QFormLayout lays them out, except that a value or message that
+    wraps gets the height it needs: QFormLayout under-measures such rows, and their last lines
+    were cut off."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setColumnStretch(1, 1)
+        self.rows = 0
+
+    def add_row(self, label: str | QLabel, widget: QWidget, *, buddy: QWidget | None = None) -> QLabel | None:
+        """Add a row; the label lines up with its input's first line, and its mnemonic (Alt+letter)
+        focuses `buddy`. An empty label makes none: hiding `widget` then hides the whole row."""
+        first = widget.editor if isinstance(widget, Field) else widget
+        if isinstance(first, QLabel):  # text beside text: both from the row's top
+            first.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.addWidget(widget, self.rows, 1)
+        self.rows += 1
+        if label == "":
+            return None
+        text = label if isinstance(label, QLabel) else QLabel(label, widget.parentWidget())
+        if buddy is not None:
+            text.setBuddy(buddy)
+        line = text.fontMetrics().height() if isinstance(first, QLabel) else first.sizeHint().height()
+        text.setMinimumHeight(line)
+        text.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        self.addWidget(text, self.rows - 1, 0, Qt.AlignmentFlag.AlignTop)
+        return text
+
+
+def grow_to_fit(window: QWidget) -> None:
+    """Make a shown dialog tall enough for text that wrapped after it opened (a message next to a
+    field, a longer preview): Qt sizes a window when it opens, and wrapped labels do not grow it."""
+    layout = window.layout()
+    if layout is None or not window.isVisible():
+        return
+    layout.activate()
+    width = window.width()
+    needed = (
+        layout.totalHeightForWidth(width) if layout.hasHeightForWidth() else layout.totalSizeHint().height()
+    )
+    if needed > window.height():
+        window.resize(width, needed)

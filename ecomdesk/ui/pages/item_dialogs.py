@@ -53,9 +53,9 @@ from ecomdesk.services.inventory import (
 )
 from ecomdesk.services.tables import Kind
 from ecomdesk.ui.errors import describe
-from ecomdesk.ui.forms import Field, StatusLine, clear_errors, show_errors
+from ecomdesk.ui.forms import Field, FormGrid, StatusLine, clear_errors, grow_to_fit, show_errors
 from ecomdesk.ui.grid.format import display_text
-from ecomdesk.ui.pages.stock_dialogs import FormGrid, grow_to_fit, levels_text
+from ecomdesk.ui.pages.stock_dialogs import levels_text
 from ecomdesk.ui.session import AppSession
 from ecomdesk.ui.theme import Kind as Tone
 from ecomdesk.ui.theme import is_theme_change, tint

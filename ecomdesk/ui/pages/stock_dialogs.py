@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
     QDialogButtonBox,
-    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -46,7 +45,7 @@ from ecomdesk.services.stock import (
 )
 from ecomdesk.services.tables import CancelledFn, Choice, ProgressFn, Table, TableSpec
 from ecomdesk.ui.errors import describe
-from ecomdesk.ui.forms import Field, StatusLine, clear_errors, show_errors
+from ecomdesk.ui.forms import Field, FormGrid, StatusLine, clear_errors, grow_to_fit, show_errors
 from ecomdesk.ui.grid import GridView
 from ecomdesk.ui.session import AppSession
 from ecomdesk.ui.theme import is_theme_change, text_colour
@@ -82,51 +81,6 @@ _VERBS: Final = {
     MovementKind.RESERVE.value: "Reserved",
     MovementKind.RELEASE.value: "Released",
 }
-
-
-class FormGrid(QGridLayout):
-    """Label and input rows, as QFormLayout lays them out, except that a value or message that
-    wraps gets the height it needs: QFormLayout under-measures such rows, and their last lines
-    were cut off."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setColumnStretch(1, 1)
-        self.rows = 0
-
-    def add_row(self, label: str | QLabel, widget: QWidget, *, buddy: QWidget | None = None) -> QLabel | None:
-        """Add a row; the label lines up with its input's first line, and its mnemonic (Alt+letter)
-        focuses `buddy`. An empty label makes none: hiding `widget` then hides the whole row."""
-        first = widget.editor if isinstance(widget, Field) else widget
-        if isinstance(first, QLabel):  # text beside text: both from the row's top
-            first.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        self.addWidget(widget, self.rows, 1)
-        self.rows += 1
-        if label == "":
-            return None
-        text = label if isinstance(label, QLabel) else QLabel(label, widget.parentWidget())
-        if buddy is not None:
-            text.setBuddy(buddy)
-        line = text.fontMetrics().height() if isinstance(first, QLabel) else first.sizeHint().height()
-        text.setMinimumHeight(line)
-        text.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        self.addWidget(text, self.rows - 1, 0, Qt.AlignmentFlag.AlignTop)
-        return text
-
-
-def grow_to_fit(window: QWidget) -> None:
-    """Make a shown dialog tall enough for text that wrapped after it opened (a message next to a
-    field, a longer preview): Qt sizes a window when it opens, and wrapped labels do not grow it."""
-    layout = window.layout()
-    if layout is None or not window.isVisible():
-        return
-    layout.activate()
-    width = window.width()
-    needed = (
-        layout.totalHeightForWidth(width) if layout.hasHeightForWidth() else layout.totalSizeHint().height()
-    )
-    if needed > window.height():
-        window.resize(width, needed)
 
 
 def levels_text(
