@@ -356,3 +356,15 @@ def test_enter_never_imports_a_dropped_file_previews_and_esc_closes_and_stops_th
     assert (dialog.isVisible(), dialog.is_busy) == (False, False)
     parent = dialog.parentWidget()
     assert parent is not None and dialog.width() >= parent.width() * 0.8
+
+
+def test_the_dialog_takes_most_of_the_window_and_sits_in_its_middle(
+    open_dialog: OpenDialog, staff: Staff
+) -> None:
+    dialog = open_dialog(staff.manager)
+    window = dialog.parentWidget()
+    assert window is not None
+    outer, inner = window.geometry(), dialog.geometry()
+    assert (inner.width(), inner.height()) == (round(outer.width() * 0.9), round(outer.height() * 0.9))
+    assert abs(inner.center().x() - outer.center().x()) <= 3  # frame margins aside
+    assert abs(inner.center().y() - outer.center().y()) <= 3

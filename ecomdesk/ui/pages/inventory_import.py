@@ -496,8 +496,11 @@ class ImportDialog(QDialog):
             self._sized = True
             parent = self.parentWidget()
             if parent is not None:
-                size = parent.window().size()
+                window = parent.window()
+                size = window.size()
                 self.resize(max(self.minimumWidth(), round(size.width() * 0.9)), round(size.height() * 0.9))
+                # Qt placed the dialog for its first, smaller size: centre the grown one again.
+                self.move(window.geometry().center() - self.rect().center())
             else:
                 self.resize(1100, 720)
 
