@@ -7,11 +7,13 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from ecomdesk.services.analytics import AnalyticsService
 from ecomdesk.services.audit import ACTIVITY_SPEC, ActivityTable
 from ecomdesk.services.auth import AuthService
 from ecomdesk.services.context import ServiceContext
 from ecomdesk.services.inventory import INVENTORY_SPEC, InventoryService
 from ecomdesk.services.inventory_import import InventoryImport
+from ecomdesk.services.orders import OrderImport
 from ecomdesk.services.reports import REPORTS_SPEC, ReportsTable
 from ecomdesk.services.roles import ROLES_SPEC, RoleService, RolesTable
 from ecomdesk.services.settings import SettingsService
@@ -30,6 +32,8 @@ class Services:
     stock: StockService
     importer: InventoryImport
     settings: SettingsService
+    analytics: AnalyticsService
+    orders: OrderImport
     #: Every list the app shows, by view name (`ecomdesk export <name>`, the grids).
     tables: dict[str, Table[Any]] = field(default_factory=dict)
 
@@ -67,5 +71,7 @@ class Services:
             stock,
             InventoryImport(ctx),
             SettingsService(ctx),
+            AnalyticsService(ctx),
+            OrderImport(ctx),
             tables,
         )

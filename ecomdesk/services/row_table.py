@@ -181,6 +181,8 @@ def csv_text(value: Any, kind: Kind) -> str | None:
     if kind is Kind.DATETIME and isinstance(value, dt.datetime):
         moment = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
         return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if kind is Kind.DATE and isinstance(value, dt.date):
+        return value.isoformat()
     if kind is Kind.BOOL:
         return "true" if value else "false"
     if kind.numeric and isinstance(value, Decimal):

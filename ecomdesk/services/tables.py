@@ -46,6 +46,8 @@ class Kind(enum.StrEnum):
     DECIMAL = "decimal"
     PERCENT = "percent"
     DATETIME = "datetime"
+    #: A calendar day (a shop day in the analytics): no time, no zone; ISO 8601 in CSV.
+    DATE = "date"
     BOOL = "bool"
 
     @property
@@ -370,6 +372,8 @@ def _csv_text(expr: ColumnElement[Any], kind: Kind) -> ColumnElement[Any]:
     """How a value appears in CSV: ISO 8601 UTC times, true/false, plain numbers, neutralised text."""
     if kind is Kind.DATETIME:
         return func.to_char(func.timezone("UTC", expr), 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+    if kind is Kind.DATE:
+        return func.to_char(expr, "YYYY-MM-DD")
     if kind is Kind.BOOL:
         return case((expr.is_(None), None), (expr, "true"), else_="false")
     if kind.numeric:

@@ -12,7 +12,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from PySide6.QtCore import QDateTime, QLocale, Qt
+from PySide6.QtCore import QDate, QDateTime, QLocale, Qt
 
 from ecomdesk.services.tables import Kind
 
@@ -48,6 +48,8 @@ def display_text(value: Any, kind: Kind, locale: QLocale) -> str:
             return text + locale.percent() if kind is Kind.PERCENT else text
         case Kind.DATETIME:
             return datetime_text(value, locale)
+        case Kind.DATE:
+            return date_text(value, locale)
         case Kind.BOOL:
             return "Yes" if value else "No"
     return str(value)
@@ -68,6 +70,11 @@ def number_text(value: int | float | Decimal, places: int | None, locale: QLocal
         "-": locale.negativeSign(),
     }
     return text.translate(str.maketrans(separators))
+
+
+def date_text(value: dt.date, locale: QLocale) -> str:
+    """A calendar day in the locale's short format; no time zone applies to a day."""
+    return locale.toString(QDate(value.year, value.month, value.day), QLocale.FormatType.ShortFormat)
 
 
 def datetime_text(value: dt.datetime, locale: QLocale) -> str:
