@@ -1,12 +1,21 @@
-"""Deterministic demo data for a freshly migrated database: staff, a catalogue, two years of sales.
+"""Deterministic demo data for a freshly migrated database: staff, a catalogue, two years of orders.
 
 The demo has to feel like a real shop (so grids, charts and reports have something to show) and
-must also load a million inventory rows in well under a minute (so the grid can be tried at scale).
-Big tables are therefore generated in numpy chunks and streamed with PostgreSQL's COPY; small
-ones go through SQLAlchemy Core, which also keeps SQLite working. Every table draws from its own
-random stream derived from one seed, so changing one table's volume leaves the others' rows alone.
-Nothing reads the clock except to default `today`: events and changes lie before midnight UTC at
-the start of `today`, daily figures run up to and including it, so a fixed `today` gives fixed rows.
+must also load a million inventory rows or ten years of orders in well under a minute (so the grid
+and the dashboard can be tried at scale). Big tables are therefore generated in numpy and streamed
+with PostgreSQL's COPY; small ones go through SQLAlchemy Core, which also keeps SQLite working.
+Every table draws from its own random stream derived from one seed, so changing one table's volume
+leaves the others' rows alone.
+
+The daily figures (`sales_metrics`, `customer_metrics`, `customers`) are not simulated: the seed
+writes orders and lets `services.metrics` derive the figures from them, exactly as order import
+does, so every card on the dashboard traces back to orders, their customers and their lines.
+
+Nothing reads the clock except to default `today`. Every event and change lies before midnight
+UTC at the start of `today` (the anchor). The orders, their refunds and so the daily figures fill
+whole shop days (in the shop's time zone), ending with the last one that is over by the anchor:
+normally the day before `today`. So a fixed `today` and seed give fixed rows, and no day of the
+history is cut short.
 """
 
 from __future__ import annotations
@@ -18,10 +27,11 @@ import re
 import time
 import unicodedata
 import zlib
+import zoneinfo
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any, Final, cast
 
 import numpy as np
@@ -30,8 +40,9 @@ from numpy.typing import NDArray
 from sqlalchemy import Connection, Engine, Table, insert, select, text
 
 from ecomdesk.db import catalog
-from ecomdesk.db.models import metadata
+from ecomdesk.db.models import OrderStatus, metadata
 from ecomdesk.db.seed_catalogue import CATEGORIES, Category
+from ecomdesk.services.metrics import rebuild, shop_day
 
 DEMO_PASSWORD: Final[str] = "demo-shop-password-2026"
 #: The accounts named on the demo login window, one per built-in role.
@@ -40,12 +51,10 @@ DEMO_ACCOUNTS: Final[tuple[tuple[str, str], ...]] = (
     ("manager@demo.shop", catalog.MANAGER),
     ("viewer@demo.shop", catalog.VIEWER),
 )
-CHANNELS: Final[tuple[str, ...]] = ("web", "mobile_app", "marketplace", "retail_pos")
+CHANNELS: Final[tuple[str, ...]] = ("web", "mobile_app", "marketplace", "retail_pos", "social")
 
 _CHUNK: Final = 50_000
 _DAY: Final = 86_400
-_TWO_YEARS_S: Final = 730 * _DAY
-_CENT: Final = Decimal("0.01")
 
 Progress = Callable[[str], None]
 
@@ -65,8 +74,10 @@ def is_seeded(engine: Engine) -> bool:
 
 
 #: Tables the demo fills; roles, permissions and migrations' bookkeeping are left alone.
+#: Referencing tables come first, so SQLite can delete them in this order.
 DEMO_TABLES: Final = (
     "stock_movements", "audit_log", "reports", "analytics_data", "customer_metrics", "sales_metrics",
+    "order_lines", "order_events", "customers",
     "inventory_items", "device_sessions", "user_profiles", "files", "file_blobs", "users", "settings",
 )  # fmt: skip
 
@@ -87,11 +98,18 @@ def seed_demo_data(
     hash_password: Callable[[str], str],
     scale: float = 1.0,
     inventory: int | None = None,
+    years: float = 2,
+    orders: int | None = None,
     random_seed: int = 20261127,
     today: dt.date | None = None,
     progress: Progress | None = None,
 ) -> SeedSummary:
     """Fill an empty, migrated database in one transaction: all of the demo or nothing.
+
+    `scale` sizes everything (staff, catalogue, orders per day); `inventory` overrides the number
+    of catalogue items, `years` the length of the order history and `orders` its volume (about
+    that many rows in `order_events`, spread with the same rhythm). Ten years of daily figures for
+    every channel from about a million orders: `years=10, orders=1_000_000`.
 
     `hash_password` is called once: argon2 is slow on purpose and every demo user shares
     `DEMO_PASSWORD`. Raises `ValueError` when the database already has users or lacks the
@@ -100,6 +118,11 @@ def seed_demo_data(
     started = time.perf_counter()
     if scale <= 0:
         raise ValueError("scale must be positive")
+    history_days = round(365 * years)
+    if history_days < 1:
+        raise ValueError("years must cover at least one day")
+    if orders is not None and orders < 1:
+        raise ValueError("orders must be positive")
     day = today or dt.date.today()
     n_items = inventory if inventory is not None else round(400 * scale)
     if n_items < 0:
@@ -111,20 +134,22 @@ def seed_demo_data(
         if _has_users(conn):
             raise ValueError("the database already has users; demo data goes into an empty shop only")
         password_hash = hash_password(DEMO_PASSWORD)
-        ctx = _Context(conn, random_seed, day, report)
+        ctx = _Context(conn, random_seed, day, history_days, report)
         if ctx.is_postgres:
             # make_engine's 60 s guard is for interactive queries, not for one bulk load.
             conn.execute(text("SET LOCAL statement_timeout = 0"))
         counts["settings"] = _seed_settings(ctx)
+        shop = _shop(ctx)
         staff = _seed_users(ctx, password_hash, max(len(DEMO_ACCOUNTS), round(25 * scale)))
         counts["users"] = counts["user_profiles"] = len(staff)
-        samples = _seed_inventory(ctx, n_items)
+        samples, catalogue = _seed_inventory(ctx, n_items)
         counts["inventory_items"] = n_items
-        sales = _simulate_sales(ctx)
-        counts["sales_metrics"] = _seed_sales_metrics(ctx, sales)
-        counts["customer_metrics"] = _seed_customer_metrics(ctx, sales)
-        counts["analytics_data"] = _seed_analytics(ctx, sales, samples, round(400 * scale))
-        reports = _seed_reports(ctx, staff, n_items)
+        sales = _simulate_sales(ctx, shop, scale, orders)
+        made = _generate_orders(ctx, shop, sales, catalogue)
+        counts["order_events"], counts["order_lines"] = _write_orders(ctx, shop, made, catalogue)
+        counts.update(_derive_metrics(ctx))
+        counts["analytics_data"] = _seed_analytics(ctx, shop, made, samples, round(400 * scale))
+        reports = _seed_reports(ctx, shop, staff, n_items)
         counts["reports"] = len(reports)
         movements = _seed_stock_movements(ctx, staff, samples)
         counts["stock_movements"] = len(movements)
@@ -132,10 +157,14 @@ def seed_demo_data(
 
     # VACUUM marks the freshly loaded pages all-visible, so the grids' windows and counts are
     # index-only scans from the start instead of after autovacuum comes by; ANALYZE feeds the planner.
-    report("vacuum: refreshing planner statistics and the visibility map")
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        for table in ("inventory_items", "sales_metrics", "customer_metrics", "analytics_data"):
-            conn.execute(text(f"VACUUM (ANALYZE) {table}"))
+    if engine.dialect.name == "postgresql":
+        report("vacuum: refreshing planner statistics and the visibility map")
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for table in (
+                "inventory_items", "order_events", "order_lines", "customers", "sales_metrics",
+                "customer_metrics", "analytics_data",
+            ):  # fmt: skip
+                conn.execute(text(f"VACUUM (ANALYZE) {table}"))
     seconds = time.perf_counter() - started
     report(f"done: {sum(counts.values()):,} rows in {seconds:.1f} s")
     return SeedSummary(counts=counts, seconds=seconds)
@@ -147,7 +176,9 @@ def seed_demo_data(
 class _Context:
     """What every step needs: the one connection, the clock and independent random streams."""
 
-    def __init__(self, conn: Connection, seed: int, today: dt.date, report: Progress) -> None:
+    def __init__(
+        self, conn: Connection, seed: int, today: dt.date, history_days: int, report: Progress
+    ) -> None:
         self.conn = conn
         self.seed = seed
         self.today = today
@@ -156,6 +187,9 @@ class _Context:
         #: Every generated timestamp lies before this instant.
         self.anchor = dt.datetime.combine(today, dt.time.min, tzinfo=dt.UTC)
         self.anchor_s = int(self.anchor.timestamp())
+        #: How many shop days of orders the demo has; staff and items arrived over the same span.
+        self.history_days = history_days
+        self.history_s = max(history_days, 2) * _DAY
 
     def np_rng(self, stream: str) -> np.random.Generator:
         return np.random.default_rng([self.seed % 2**63, zlib.crc32(stream.encode())])
@@ -285,9 +319,9 @@ def _seed_users(ctx: _Context, password_hash: str, count: int) -> list[_Staff]:
     role_names = _staff_roles(count)
     # Sorted, so ids grow with the hire date as they would in a real shop.
     hired = sorted(
-        ctx.anchor_s - rng.randrange(_DAY, _TWO_YEARS_S) for _ in range(count - len(DEMO_ACCOUNTS))
+        ctx.anchor_s - rng.randrange(_DAY, ctx.history_s) for _ in range(count - len(DEMO_ACCOUNTS))
     )
-    first_day = ctx.anchor_s - _TWO_YEARS_S + 9 * 3600
+    first_day = ctx.anchor_s - ctx.history_s + 9 * 3600
     taken: set[str] = {email for email, _role in DEMO_ACCOUNTS}
 
     user_rows: list[dict[str, Any]] = []
@@ -417,6 +451,7 @@ class _InventoryGenerator:
     def __init__(self, ctx: _Context) -> None:
         self.rng = ctx.np_rng("inventory")
         self.anchor_s = ctx.anchor_s
+        self.history_s = ctx.history_s
         self.names = [_all_names(category) for category in CATEGORIES]
         shares = np.array([category.share for category in CATEGORIES])
         self.shares = shares / shares.sum()
@@ -469,7 +504,7 @@ class _InventoryGenerator:
         levels, level_p = _REORDER_LEVELS
         reorder = np.where(rng.random(n) < 0.6, rng.choice(levels, size=n, p=level_p), -1)
 
-        created = self.anchor_s - rng.integers(3600, _TWO_YEARS_S, size=n)
+        created = self.anchor_s - rng.integers(3600, self.history_s, size=n)
         touched = rng.random(n) < 0.8
         since = (self.anchor_s - 60 - created) * (1.0 - rng.random(n) ** 3)
         updated = np.where(touched, created + since.astype(np.int64), created)
@@ -565,101 +600,241 @@ def _samples(chunk: _InventoryChunk, count: int) -> list[_ItemSample]:
     ]
 
 
-def _seed_inventory(ctx: _Context, total: int) -> list[_ItemSample]:
-    """Insert `total` items chunk by chunk; returns the first few for the events and the audit log."""
+@dataclass(frozen=True)
+class _Catalogue:
+    """The items orders are made of: the shop's active range, at most `_ACTIVE_RANGE` items."""
+
+    sku: NDArray[np.object_]
+    price_cents: NDArray[np.int64]
+
+
+#: How many items sell at all: the rest of a big catalogue is the long tail that never moves.
+_ACTIVE_RANGE: Final = 2_000
+
+
+def _catalogue(chunk: _InventoryChunk) -> _Catalogue:
+    count = min(_ACTIVE_RANGE, len(chunk.sku))
+    return _Catalogue(
+        np.array(chunk.sku[:count], dtype=object), np.array(chunk.price_cents[:count], dtype=np.int64)
+    )
+
+
+def _seed_inventory(ctx: _Context, total: int) -> tuple[list[_ItemSample], _Catalogue]:
+    """Insert `total` items chunk by chunk; returns the first few for the events and the audit log,
+    and the first chunk's active range for the orders."""
     generator = _InventoryGenerator(ctx)
     samples: list[_ItemSample] = []
+    catalogue = _Catalogue(np.array([], dtype=object), np.array([], dtype=np.int64))
     ctx.report(f"inventory: 0 / {total:,}")
     if ctx.is_postgres and total:
-        with _secondary_indexes_dropped(ctx), _inventory_copy(ctx) as copy:
+        loading = _copy(ctx, "inventory_items", _INVENTORY_COLUMNS)
+        with _bulk_load(ctx, "inventory_items"), loading as copy:
             for chunk in generator.chunks(total):
-                samples = samples or _samples(chunk, 300)
+                if not samples:
+                    samples, catalogue = _samples(chunk, 300), _catalogue(chunk)
                 copy.write(_copy_text(chunk))
                 ctx.report(f"inventory: {generator.produced:,} / {total:,}")
-        return samples
+        return samples, catalogue
     for chunk in generator.chunks(total):
-        samples = samples or _samples(chunk, 300)
+        if not samples:
+            samples, catalogue = _samples(chunk, 300), _catalogue(chunk)
         _insert(ctx, "inventory_items", _core_rows(chunk))
         ctx.report(f"inventory: {generator.produced:,} / {total:,}")
-    return samples
+    return samples, catalogue
 
 
 @contextmanager
-def _inventory_copy(ctx: _Context) -> Iterator[psycopg.Copy]:
+def _copy(ctx: _Context, table: str, columns: Sequence[str]) -> Iterator[psycopg.Copy]:
     """One COPY for all chunks, inside the seed's transaction.
 
     The default (synchronous) writer is kept on purpose: it makes progress follow what the
     server has taken in. A queued writer thread measured only ~1 s faster per million rows.
     """
     raw = cast(psycopg.Connection[Any], ctx.conn.connection.driver_connection)
-    statement = f"COPY inventory_items ({', '.join(_INVENTORY_COLUMNS)}) FROM STDIN"
+    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
         yield copy
 
 
 @contextmanager
-def _secondary_indexes_dropped(ctx: _Context) -> Iterator[None]:
-    """Build the grid's sort indexes once after the load instead of row by row during it.
+def _bulk_load(ctx: _Context, *tables: str) -> Iterator[None]:
+    """Build the tables' secondary indexes and unique constraints, and check their foreign keys,
+    once after the load instead of row by row during it.
 
-    That halves a million-row load (about 20 s -> 10 s on two cores). The definitions come from
-    the database itself, so whatever the migrations created is recreated exactly; indexes that
-    back a constraint (primary key, unique SKU) stay, and the transaction makes it all or nothing.
+    That halves a million-row inventory load (about 20 s -> 10 s on two cores); for the order
+    lines, checking the key against the orders in one join instead of once per line takes 0.2 s
+    instead of 6 s per 600,000 lines. The definitions come from the database itself, so whatever
+    the migrations created is recreated exactly; primary keys stay (their ids only ever append),
+    and the transaction makes it all or nothing.
     """
+    names = {"tables": list(tables)}
+    foreign_keys = ctx.conn.execute(
+        text(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE contype = 'f' AND (conrelid::regclass::text = ANY(:tables)"
+            " OR confrelid::regclass::text = ANY(:tables)) ORDER BY 1, 2"
+        ),
+        names,
+    ).all()
+    uniques = ctx.conn.execute(
+        text(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE contype = 'u' AND conrelid::regclass::text = ANY(:tables) ORDER BY 1, 2"
+        ),
+        names,
+    ).all()
     indexes = ctx.conn.execute(
         text(
             "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i"
-            " WHERE i.indrelid = 'inventory_items'::regclass"
+            " WHERE i.indrelid::regclass::text = ANY(:tables)"
             " AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)"
             " ORDER BY 1"
-        )
+        ),
+        names,
     ).all()
+    for table, name, _definition in (*foreign_keys, *uniques):
+        ctx.conn.exec_driver_sql(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
     for name, _definition in indexes:
         ctx.conn.exec_driver_sql(f"DROP INDEX {name}")
     yield
-    ctx.report(f"inventory: building {len(indexes)} indexes")
+    label = ", ".join(tables)
+    ctx.report(f"{label}: building {len(indexes) + len(uniques)} indexes, checking {len(foreign_keys)} keys")
     ctx.conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '128MB'")
     for _name, definition in indexes:
         ctx.conn.exec_driver_sql(definition)
+    for table, name, definition in (*uniques, *foreign_keys):
+        ctx.conn.exec_driver_sql(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
 
 
-# --- sales, customers and sessions --------------------------------------------------------------
+# --- orders, customers and sessions -------------------------------------------------------------
 
-#: Orders on a typical day at the start of the two years, per channel.
-_BASE_ORDERS: Final = np.array([180.0, 120.0, 90.0, 60.0])
-#: Average order value in euros, per channel.
-_BASE_AOV: Final = np.array([62.0, 48.0, 39.0, 35.0])
-#: Share of a channel's orders placed by someone who already ordered that day.
-_REPEAT_RATE: Final = np.array([0.05, 0.07, 0.04, 0.03])
+#: Paid orders on a typical day at the start of the history (scale 1), per channel.
+_BASE_ORDERS: Final = np.array([180.0, 120.0, 90.0, 60.0, 12.0])
+#: Growth per year, per channel: selling through social media starts small and catches up.
+_GROWTH: Final = np.array([1.12, 1.12, 1.12, 1.12, 1.35])
+#: Average order value in euros, per channel: what each channel's item mix aims at.
+_BASE_AOV: Final = np.array([62.0, 48.0, 39.0, 35.0, 44.0])
 #: Conversion (orders per storefront session), per channel.
-_CONVERSION: Final = np.array([0.026, 0.019, 0.034, 0.031])
+_CONVERSION: Final = np.array([0.026, 0.019, 0.034, 0.031, 0.017])
 #: Monday..Sunday multipliers: web peaks on Sundays, the app on whole weekends, the shop
-#: floor on Saturdays (and is nearly closed on Sundays), the marketplace barely cares.
+#: floor on Saturdays (and is nearly closed on Sundays), the marketplace barely cares, social
+#: follows the weekend scrolling.
 _WEEKLY: Final = np.array(
     [
         [1.00, 0.98, 0.97, 0.99, 0.95, 1.08, 1.22],
         [0.92, 0.90, 0.91, 0.95, 1.02, 1.28, 1.33],
         [1.06, 1.02, 1.00, 1.00, 0.98, 0.96, 1.00],
         [0.88, 0.92, 0.95, 1.00, 1.18, 1.55, 0.18],
+        [0.94, 0.92, 0.95, 0.98, 1.04, 1.14, 1.22],
     ]
 ).T
+#: Orders per local hour 0..23, relative, per channel: evenings online, opening hours in the shop.
+_HOURLY: Final = np.array(
+    [
+        [2, 1, 1, 1, 1, 1, 2, 3, 4, 5, 6, 7, 8, 7, 6, 6, 6, 7, 8, 10, 11, 10, 7, 4],
+        [3, 2, 1, 1, 1, 1, 2, 4, 5, 5, 5, 6, 7, 6, 5, 5, 6, 7, 9, 11, 12, 11, 8, 5],
+        [3, 2, 2, 1, 1, 2, 3, 4, 5, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 6, 5, 4],
+        [0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 7, 9, 10, 9, 8, 8, 9, 10, 9, 6, 0, 0, 0, 0],
+        [3, 2, 1, 1, 0, 0, 1, 2, 3, 3, 4, 5, 6, 5, 4, 4, 5, 6, 8, 10, 12, 12, 10, 6],
+    ],
+    dtype=np.float64,
+)
+#: An order has 1 + Binomial(3, p) lines, p per channel; the December rush adds gift baskets.
+_EXTRA_LINE: Final = np.array([0.22, 0.17, 0.08, 0.20, 0.12])
+_QUANTITIES: Final = (np.array([1, 2, 3, 4, 6]), np.array([0.84, 0.10, 0.03, 0.02, 0.01]))
+#: How likely the n-th most popular item sells, against the first: n ** -_POPULARITY.
+_POPULARITY: Final = 0.55
+#: Cheaper items sell better, by (1 + price / _CHEAP) ** -b with b fitted per channel: below
+#: about this price (euros) cheaper no longer helps much, so no cheap trinket tops every list.
+_CHEAP: Final = 20.0
+#: Payment methods per channel, the most common first.
+_PAYMENTS: Final[tuple[tuple[str, ...], ...]] = (
+    ("card", "paypal", "klarna", "apple_pay"),
+    ("apple_pay", "google_pay", "card", "paypal"),
+    ("marketplace",),
+    ("card", "cash"),
+    ("card", "paypal", "apple_pay"),
+)
+_REFUND_REASONS: Final = ("damaged", "wrong_size", "not_as_described", "changed_mind", "arrived_late")
+_REFUND_RATE: Final = 0.03
+_CANCEL_RATE: Final = 0.015
+#: Share of orders placed by first-time buyers once the shop is established ...
+_NEW_SHARE_FLOOR: Final = 0.20
+#: ... and how fast a young shop's all-new customers settle towards it: with a customer base of
+#: this many days' orders, half the excess over the floor is gone.
+_NEW_SHARE_SETTLE: Final = 6.0
+#: How much likelier one customer is than another to come back: log-normal (sigma), capped.
+_LOYALTY: Final = (0.9, 12.0)
+#: The pull of the last order fades with the days since: fast at first, with a long tail
+#: ((weight, days) of two exponential decays). Tuned so that about a quarter of a month's new
+#: customers order again the next month, fewer in the months after.
+_RECENCY: Final = ((1.0, 30.0), (0.1, 150.0))
+#: Statuses by code, as `_Orders.status` holds them.
+_STATUSES: Final = (OrderStatus.PAID, OrderStatus.REFUNDED, OrderStatus.PENDING, OrderStatus.CANCELLED)
+_PAID, _REFUNDED, _PENDING, _CANCELLED = range(4)
+_ORDER_COLUMNS: Final = (
+    "order_id", "customer_id", "channel", "currency", "status", "amount", "occurred_at", "paid_date",
+    "refund_amount", "refunded_at", "refund_date", "metadata", "created_at", "updated_at",
+)  # fmt: skip
+_LINE_COLUMNS: Final = ("order_id", "line_no", "sku", "quantity", "unit_price")
+
+
+@dataclass(frozen=True)
+class _Shop:
+    """What the orders depend on: the shop's settings and the shop days of the history."""
+
+    zone: zoneinfo.ZoneInfo
+    currency: str
+    #: The history's shop days, oldest first; the last one is over by the anchor.
+    dates: list[dt.date]
+    #: When each day of `dates` begins (UTC epoch seconds), then when the day after the last begins.
+    starts: NDArray[np.int64]
+
+    def days(self, epoch_s: NDArray[np.int64]) -> NDArray[np.int64]:
+        """The shop days of UTC moments, as offsets from the first day of the history.
+
+        Asked of `metrics.shop_day` moment by moment (about a second per million), so the seed's
+        days are the ones order import would give, in any time zone.
+        """
+        zone, first = self.zone, self.dates[0].toordinal()
+        days = (
+            shop_day(dt.datetime.fromtimestamp(moment, dt.UTC), zone).toordinal() - first
+            for moment in epoch_s.tolist()
+        )
+        return np.fromiter(days, dtype=np.int64, count=len(epoch_s))
+
+
+def _shop(ctx: _Context) -> _Shop:
+    """The shop's time zone and currency as the settings hold them (the demo's own defaults unless
+    someone chose otherwise), and the whole shop days before the anchor."""
+    settings = _table("settings")
+    stored: dict[str, Any] = {
+        key: value for key, value in ctx.conn.execute(select(settings.c.key, settings.c.value))
+    }
+    zone_name = str(stored.get("shop.timezone", catalog.DEFAULT_SETTINGS["shop.timezone"]))
+    currency = str(stored.get("shop.currency", catalog.DEFAULT_SETTINGS["shop.currency"]))
+    zone = zoneinfo.ZoneInfo(zone_name)
+    last = shop_day(ctx.anchor, zone) - dt.timedelta(days=1)
+    dates = [last - dt.timedelta(days=ctx.history_days - 1 - i) for i in range(ctx.history_days)]
+    starts = np.array(
+        [
+            int(dt.datetime.combine(day, dt.time.min, tzinfo=zone).timestamp())
+            for day in (*dates, last + dt.timedelta(days=1))
+        ],
+        dtype=np.int64,
+    )
+    return _Shop(zone, currency, dates, starts)
 
 
 @dataclass(frozen=True)
 class _Sales:
+    """The daily simulation the orders are drawn from."""
+
     dates: list[dt.date]
-    #: Shape (days, channels).
+    #: Paid orders per shop day and channel, shape (days, channels); at least one each.
     orders: NDArray[np.int64]
-    revenue_cents: NDArray[np.int64]
-    customers: NDArray[np.int64]
     #: Shape (days,): how far into the peak season each day is, 0..1.
     season_peak: NDArray[np.float64]
-
-
-def _two_years_before(day: dt.date) -> dt.date:
-    try:
-        return day.replace(year=day.year - 2)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year - 2, day=28)
 
 
 def _black_friday(year: int) -> dt.date:
@@ -680,80 +855,447 @@ def _season(day: dt.date) -> tuple[float, float]:
     return factor, peak
 
 
-def _simulate_sales(ctx: _Context) -> _Sales:
-    """One simulation feeds sales, customer metrics and sessions, so all three agree."""
+def _simulate_sales(ctx: _Context, shop: _Shop, scale: float, orders: int | None) -> _Sales:
+    """How many orders each shop day and channel gets: weekly rhythm, seasons, growth and noise,
+    `scale` times the base volume, or as much as makes about `orders` orders in all."""
     rng = ctx.np_rng("sales")
-    start = _two_years_before(ctx.today) + dt.timedelta(days=1)
-    dates = [start + dt.timedelta(days=i) for i in range((ctx.today - start).days + 1)]
+    dates = shop.dates
     n = len(dates)
     seasons = np.array([_season(day) for day in dates])
     weekly = _WEEKLY[[day.weekday() for day in dates]]
-    growth = 1.12 ** (np.arange(n) / 365.25)
+    growth = _GROWTH ** (np.arange(n) / 365.25)[:, None]
     shared_noise = rng.lognormal(0.0, 0.05, size=(n, 1))
     expected = (
         _BASE_ORDERS
         * weekly
         * seasons[:, :1]
-        * growth[:, None]
+        * growth
         * shared_noise
         * rng.lognormal(0.0, 0.07, size=(n, len(CHANNELS)))
     )
     # The shop floor opens only for a few hours on these public holidays.
     short_hours = np.array([(day.month, day.day) in {(12, 25), (12, 26), (1, 1)} for day in dates])
     expected[short_hours, CHANNELS.index("retail_pos")] *= 0.2
+    volume = scale if orders is None else orders / (1 + _CANCEL_RATE) / expected.sum()
     # At least one order a day keeps every day's conversion rate defined for the charts.
-    orders = np.maximum(rng.poisson(expected), 1).astype(np.int64)
-    december_lift = 1.0 + 0.08 * seasons[:, 1:]
-    aov = _BASE_AOV * december_lift * growth[:, None] ** 0.3 * rng.lognormal(0.0, 0.05, size=orders.shape)
-    revenue_cents = np.rint(orders * aov * 100).astype(np.int64)
-    customers = orders - rng.binomial(orders, _REPEAT_RATE)
-    return _Sales(dates, orders, revenue_cents, customers.astype(np.int64), seasons[:, 1])
+    paid = np.maximum(rng.poisson(expected * volume), 1).astype(np.int64)
+    return _Sales(dates, paid, seasons[:, 1])
 
 
-def _seed_sales_metrics(ctx: _Context, sales: _Sales) -> int:
-    rows = [
-        {
-            "date": day,
-            "channel": channel,
-            "revenue": _money(int(sales.revenue_cents[i, c])),
-            "orders": int(sales.orders[i, c]),
-            "customers": int(sales.customers[i, c]),
-        }
-        for i, day in enumerate(sales.dates)
-        for c, channel in enumerate(CHANNELS)
-    ]
-    ctx.report(f"sales metrics: {len(rows):,} rows over {len(sales.dates):,} days")
-    return _insert(ctx, "sales_metrics", rows)
+def _customers_by_day(ctx: _Context, sales: _Sales) -> tuple[NDArray[np.int64], int]:
+    """Who placed each paid order, day by day: a first-time buyer (a large share while the shop is
+    young and in the Christmas rush) or a returning one, drawn by loyalty times recency.
 
-
-def _seed_customer_metrics(ctx: _Context, sales: _Sales) -> int:
-    """All channels per day; a few people bought through two channels, so the total is a bit less."""
+    Returns each paid order's customer, for the orders laid out day by day as `sales.orders`
+    counts them, and how many customers there are (numbered from 0 by their first day).
+    A recency weight exp(-(day - last) / tau) is kept as exp((last - ref) / tau), so a day only
+    touches the customers who order on it; `ref` moves on before the numbers grow too large.
+    """
     rng = ctx.np_rng("customers")
-    summed = sales.customers.sum(axis=1)
-    total = summed - rng.binomial(summed, 0.02)
-    progress_share = np.linspace(0.0, 1.0, len(sales.dates))
-    new_share = np.clip(
-        0.36 - 0.07 * progress_share + 0.10 * sales.season_peak + rng.normal(0.0, 0.02, len(total)), 0.1, 0.8
+    per_day = sales.orders.sum(axis=1)
+    total = int(per_day.sum())
+    (weight_fast, tau_fast), (weight_slow, tau_slow) = _RECENCY
+    sigma, cap = _LOYALTY
+    loyalty = np.empty(total)
+    fast = np.empty(total)
+    slow = np.empty(total)
+    who = np.empty(total, dtype=np.int64)
+    known = placed = ref = 0
+    for day, (count, peak) in enumerate(zip(per_day.tolist(), sales.season_peak.tolist(), strict=True)):
+        if day - ref > 1_000:
+            fast[:known] *= math.exp((ref - day) / tau_fast)
+            slow[:known] *= math.exp((ref - day) / tau_slow)
+            ref = day
+        settle = _NEW_SHARE_SETTLE * count
+        share = _NEW_SHARE_FLOOR + 0.08 * peak + (1 - _NEW_SHARE_FLOOR) * settle / (settle + known)
+        new = int(rng.binomial(count, min(share, 1.0)))
+        chosen = np.empty(count, dtype=np.int64)
+        chosen[:new] = np.arange(known, known + new)
+        loyalty[known : known + new] = np.minimum(rng.lognormal(0.0, sigma, new), cap)
+        if count > new:
+            pull = weight_fast * math.exp((ref - day) / tau_fast) * fast[:known]
+            pull += weight_slow * math.exp((ref - day) / tau_slow) * slow[:known]
+            cumulative = np.cumsum(pull)
+            drawn = np.searchsorted(cumulative, rng.random(count - new) * cumulative[-1], side="right")
+            chosen[new:] = np.minimum(drawn, known - 1)
+        known += new
+        fast[chosen] = loyalty[chosen] * math.exp((day - ref) / tau_fast)
+        slow[chosen] = loyalty[chosen] * math.exp((day - ref) / tau_slow)
+        who[placed : placed + count] = rng.permutation(chosen)
+        placed += count
+    return who, known
+
+
+@dataclass(frozen=True)
+class _Orders:
+    """Every generated order, oldest first, as parallel columns, then their lines."""
+
+    #: Numbered from 0 in the order of each customer's first order.
+    customer: NDArray[np.int64]
+    channel: NDArray[np.int64]
+    #: Index into `_STATUSES`.
+    status: NDArray[np.int64]
+    amount_cents: NDArray[np.int64]
+    occurred_s: NDArray[np.int64]
+    updated_s: NDArray[np.int64]
+    #: The shop day of `occurred_s` (of the payment, for paid orders), from the history's first day.
+    day: NDArray[np.int64]
+    #: 0 where there is no refund; then `refunded_s` and `refund_day` mean nothing.
+    refund_cents: NDArray[np.int64]
+    refunded_s: NDArray[np.int64]
+    refund_day: NDArray[np.int64]
+    #: Index into the flattened `_PAYMENTS`.
+    payment: NDArray[np.int64]
+    #: Index into `_REFUND_REASONS`; -1 without a refund.
+    reason: NDArray[np.int64]
+    #: The lines, grouped by order in order: which order (an index into the columns above), the
+    #: line number from 1, the item (an index into the catalogue) and how many.
+    line_order: NDArray[np.int64]
+    line_no: NDArray[np.int64]
+    line_item: NDArray[np.int64]
+    line_quantity: NDArray[np.int64]
+
+
+def _generate_orders(ctx: _Context, shop: _Shop, sales: _Sales, catalogue: _Catalogue) -> _Orders:
+    """The paid orders the simulation counts, their customers, lines and refunds, plus cancelled
+    orders over the whole history and a few recent ones still awaiting payment."""
+    rng = ctx.np_rng("orders")
+    n_days, n_channels = sales.orders.shape
+    paid_day = np.repeat(np.arange(n_days), sales.orders.sum(axis=1))
+    paid_channel = np.repeat(np.tile(np.arange(n_channels), n_days), sales.orders.ravel())
+    ctx.report(f"orders: choosing the customers of {len(paid_day):,} orders")
+    paid_customer, customers = _customers_by_day(ctx, sales)
+    paid_at = _moments(rng, shop, paid_day, paid_channel)
+    n_paid = len(paid_day)
+
+    # Somebody changed their mind: cancelled, and (mostly) ordered again shortly after.
+    again = rng.integers(0, n_paid, size=round(n_paid * _CANCEL_RATE))
+    cancelled_at = np.maximum(paid_at[again] - rng.integers(900, 3 * 3600, size=len(again)), shop.starts[0])
+    # Awaiting payment as the history ends: half of them by people who never bought before.
+    online = np.array([c for c, name in enumerate(CHANNELS) if name != "retail_pos"])
+    last_day = sales.orders[-1, online]
+    pending = max(3, round(0.012 * int(sales.orders[-1].sum())))
+    pending_channel = online[rng.choice(len(online), size=pending, p=last_day / last_day.sum())]
+    recent = np.flatnonzero(paid_day >= n_days - 30)
+    pending_customer = np.where(
+        rng.random(pending) < 0.5,
+        customers + np.arange(pending),
+        paid_customer[rng.choice(recent, size=pending)],
     )
-    new = rng.binomial(total, new_share)
-    orders = sales.orders.sum(axis=1)
-    revenue = sales.revenue_cents.sum(axis=1)
-    rows = [
-        {
-            "date": day,
-            "total_customers": int(total[i]),
-            "new_customers": int(new[i]),
-            "returning_customers": int(total[i] - new[i]),
-            "average_order_value": (
-                (Decimal(int(revenue[i])) / (100 * int(orders[i]))).quantize(_CENT, ROUND_HALF_UP)
-                if orders[i]
-                else Decimal("0.00")
-            ),
-        }
-        for i, day in enumerate(sales.dates)
-    ]
-    ctx.report(f"customer metrics: {len(rows):,} days")
-    return _insert(ctx, "customer_metrics", rows)
+    pending_at = shop.starts[-1] - rng.integers(60, 3 * 3600, size=pending)
+
+    channel = np.concatenate([paid_channel, pending_channel, paid_channel[again]])
+    customer = np.concatenate([paid_customer, pending_customer, paid_customer[again]])
+    occurred = np.concatenate([paid_at, pending_at, cancelled_at])
+    status = np.concatenate(
+        [np.full(n_paid, _PAID), np.full(pending, _PENDING), np.full(len(again), _CANCELLED)]
+    )
+    updated = occurred.copy()
+    updated[status == _CANCELLED] += rng.integers(60, 900, size=len(again))
+    ctx.report(f"orders: shop days of {len(occurred):,} orders in {shop.zone.key}")
+    day = shop.days(occurred)
+    amount, lines = _order_lines(
+        ctx.np_rng("order-lines"), catalogue, channel, sales.season_peak[np.clip(day, 0, n_days - 1)]
+    )
+
+    # Refunds 1-20 days after the payment; one not made within the history leaves the order paid.
+    refund_cents = np.zeros(len(status), dtype=np.int64)
+    refunded = np.zeros(len(status), dtype=np.int64)
+    refund_day = np.zeros(len(status), dtype=np.int64)
+    reason = np.full(len(status), -1, dtype=np.int64)
+    candidates = np.flatnonzero(rng.random(n_paid) < _REFUND_RATE)
+    moment = paid_at[candidates] + (rng.uniform(1.0, 20.0, size=len(candidates)) * _DAY).astype(np.int64)
+    whole = rng.random(len(candidates)) < 0.7
+    part = np.maximum(np.rint(amount[candidates] * rng.uniform(0.2, 0.8, size=len(candidates))), 1)
+    reasons = rng.integers(0, len(_REFUND_REASONS), size=len(candidates))
+    in_history = moment < shop.starts[-1]
+    refunds = candidates[in_history]
+    refund_cents[refunds] = np.where(whole, amount[candidates], part)[in_history]
+    refunded[refunds] = moment[in_history]
+    refund_day[refunds] = shop.days(moment[in_history])
+    reason[refunds] = reasons[in_history]
+    status[refunds] = _REFUNDED
+    updated[refunds] = moment[in_history]
+
+    payment = np.empty(len(status), dtype=np.int64)
+    offset = 0
+    for c, methods in enumerate(_PAYMENTS):
+        rows = np.flatnonzero(channel == c)
+        odds = 0.5 ** np.arange(len(methods))
+        payment[rows] = offset + rng.choice(len(methods), size=len(rows), p=odds / odds.sum())
+        offset += len(methods)
+
+    # Oldest first; customers renumbered by their first order, as a shop's own numbers would run.
+    order = np.argsort(occurred, kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    line_order, line_no, line_item, line_quantity = lines
+    line_rank = rank[line_order]
+    by_order = np.lexsort((line_no, line_rank))
+    first_seen = np.unique(customer[order], return_index=True)
+    number = np.empty(int(customer.max()) + 1, dtype=np.int64)
+    number[first_seen[0][np.argsort(first_seen[1])]] = np.arange(len(first_seen[0]))
+    return _Orders(
+        customer=number[customer[order]],
+        channel=channel[order],
+        status=status[order],
+        amount_cents=amount[order],
+        occurred_s=occurred[order],
+        updated_s=updated[order],
+        day=day[order],
+        refund_cents=refund_cents[order],
+        refunded_s=refunded[order],
+        refund_day=refund_day[order],
+        payment=payment[order],
+        reason=reason[order],
+        line_order=line_rank[by_order],
+        line_no=line_no[by_order],
+        line_item=line_item[by_order],
+        line_quantity=line_quantity[by_order],
+    )
+
+
+def _moments(
+    rng: np.random.Generator, shop: _Shop, day: NDArray[np.int64], channel: NDArray[np.int64]
+) -> NDArray[np.int64]:
+    """A time on each order's shop day, by the clock on the wall and its channel's hours. On the
+    few days the clocks change, the zone's rules turn each wall time into its moment."""
+    hour = np.empty(len(day), dtype=np.int64)
+    for c in range(len(CHANNELS)):
+        rows = np.flatnonzero(channel == c)
+        hour[rows] = rng.choice(24, size=len(rows), p=_HOURLY[c] / _HOURLY[c].sum())
+    wall = hour * 3600 + rng.integers(0, 3600, size=len(day))
+    start, end = shop.starts[day], shop.starts[day + 1]
+    moment = start + wall
+    for i in np.flatnonzero(end - start != _DAY).tolist():
+        local = dt.datetime.combine(shop.dates[day[i]], dt.time.min) + dt.timedelta(seconds=int(wall[i]))
+        moment[i] = int(local.replace(tzinfo=shop.zone).timestamp())
+    return np.clip(moment, start, end - 1)
+
+
+_Lines = tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]
+
+
+def _order_lines(
+    rng: np.random.Generator, catalogue: _Catalogue, channel: NDArray[np.int64], peak: NDArray[np.float64]
+) -> tuple[NDArray[np.int64], _Lines]:
+    """Each order's amount and its lines: 1-4 different items, popular (and cheaper) ones more
+    often, mostly one of each; the amount is what the lines add up to. Without a catalogue the
+    orders have no lines and their amounts follow the channel's average order value."""
+    n = len(channel)
+    aov = _BASE_AOV[channel] * (1.0 + 0.08 * peak)
+    if not len(catalogue.sku):
+        sigma = 0.55
+        cents = np.maximum(np.rint(100 * aov * rng.lognormal(-(sigma**2) / 2, sigma, size=n)), 100)
+        empty = np.array([], dtype=np.int64)
+        return cents.astype(np.int64), (empty, empty, empty, empty)
+    size = len(catalogue.sku)
+    popularity = ((rng.permutation(size) + 1.0) ** -_POPULARITY).astype(np.float64)
+    price = (catalogue.price_cents / 100).astype(np.float64)
+    quantities, quantity_p = _QUANTITIES
+    picks = np.empty((n, 4), dtype=np.int64)
+    for c in range(len(CHANNELS)):
+        rows = np.flatnonzero(channel == c)
+        wanted = _BASE_AOV[c] / ((1 + 3 * _EXTRA_LINE[c]) * float(quantities @ quantity_p))
+        weights = popularity * (1 + price / _CHEAP) ** -_price_taste(popularity, price, wanted)
+        cumulative = np.cumsum(weights)
+        drawn = np.searchsorted(cumulative, rng.random((len(rows), 4)) * cumulative[-1], side="right")
+        picks[rows] = np.minimum(drawn, size - 1)
+    count = 1 + rng.binomial(3, np.minimum(_EXTRA_LINE[channel] + 0.1 * peak, 1.0))
+    keep = np.arange(4) < count[:, None]
+    for j in range(1, 4):  # an item drawn twice is one line
+        for i in range(j):
+            keep[:, j] &= picks[:, j] != picks[:, i]
+    quantity = rng.choice(quantities, size=(n, 4), p=quantity_p)
+    order, slot = (index.astype(np.int64) for index in np.nonzero(keep))
+    line_no = np.cumsum(keep, axis=1, dtype=np.int64)[order, slot]
+    item, how_many = picks[order, slot], quantity[order, slot].astype(np.int64)
+    cents = np.bincount(order, weights=how_many * catalogue.price_cents[item], minlength=n)
+    return np.rint(cents).astype(np.int64), (order, line_no, item, how_many)
+
+
+def _price_taste(popularity: NDArray[np.float64], price: NDArray[np.float64], wanted: float) -> float:
+    """The exponent b for which items weighted popularity * (1 + price / _CHEAP) ** -b cost
+    `wanted` on average: bisection, as the average falls as b grows; within [-2, 6] whatever the
+    catalogue."""
+    low, high = -2.0, 6.0
+    for _ in range(40):
+        middle = (low + high) / 2
+        weights = popularity * (1 + price / _CHEAP) ** -middle
+        if float(weights @ price / weights.sum()) > wanted:
+            low = middle
+        else:
+            high = middle
+    return (low + high) / 2
+
+
+def _write_orders(ctx: _Context, shop: _Shop, made: _Orders, catalogue: _Catalogue) -> tuple[int, int]:
+    """COPY the orders, then their lines, in chunks; the secondary indexes are built afterwards."""
+    n_orders, n_lines = len(made.status), len(made.line_order)
+    first = shop.dates[0]
+    low, high = int(min(made.day.min(), 0)), int(max(made.day.max(), made.refund_day.max()))
+    dates = [first + dt.timedelta(days=offset) for offset in range(low, high + 1)]
+    iso = np.array([day.isoformat() for day in dates], dtype=object)
+    year = np.array([day.year for day in dates], dtype=np.int64)
+    numbered = zip(year[made.day - low].tolist(), range(1, n_orders + 1), strict=True)
+    order_ids = np.array([f"D-{y}-{n:07d}" for y, n in numbered], dtype=object)
+    payments = [method for methods in _PAYMENTS for method in methods]
+    meta = np.array(
+        [
+            [f'{{"payment": "{method}"}}']
+            + [f'{{"payment": "{method}", "refund_reason": "{why}"}}' for why in _REFUND_REASONS]
+            for method in payments
+        ],
+        dtype=object,
+    )
+    ctx.report(f"orders: writing {n_orders:,} orders and {n_lines:,} lines")
+    if not ctx.is_postgres:
+        _insert_orders(ctx, shop, made, catalogue, order_ids)
+        return n_orders, n_lines
+    with _bulk_load(ctx, "order_events", "order_lines"):
+        with _copy(ctx, "order_events", _ORDER_COLUMNS) as copy:
+            for start in range(0, n_orders, _CHUNK):
+                rows = slice(start, start + _CHUNK)
+                copy.write(_orders_text(made, rows, shop.currency, order_ids, iso, low, meta))
+                ctx.report(f"orders: {min(start + _CHUNK, n_orders):,} / {n_orders:,}")
+        with _copy(ctx, "order_lines", _LINE_COLUMNS) as copy:
+            for start in range(0, n_lines, _CHUNK):
+                rows = slice(start, start + _CHUNK)
+                item = made.line_item[rows]
+                copy.write(
+                    "".join(
+                        [
+                            f"{order_id}\t{line_no}\t{sku}\t{quantity}\t{price // 100}.{price % 100:02d}\n"
+                            for order_id, line_no, sku, quantity, price in zip(
+                                order_ids[made.line_order[rows]].tolist(),
+                                made.line_no[rows].tolist(),
+                                catalogue.sku[item].tolist(),
+                                made.line_quantity[rows].tolist(),
+                                catalogue.price_cents[item].tolist(),
+                                strict=True,
+                            )
+                        ]
+                    )
+                )
+                ctx.report(f"order lines: {min(start + _CHUNK, n_lines):,} / {n_lines:,}")
+    return n_orders, n_lines
+
+
+def _orders_text(
+    made: _Orders,
+    rows: slice,
+    currency: str,
+    order_ids: NDArray[np.object_],
+    iso: NDArray[np.object_],
+    low: int,
+    meta: NDArray[np.object_],
+) -> str:
+    """COPY's text format for a slice of the orders. Our values contain no tab, newline or
+    backslash, so nothing needs escaping; each column is prepared whole, then one f-string per row
+    (about twice as fast as joining every value)."""
+    status = made.status[rows]
+    paid = np.where(status <= _REFUNDED, iso[made.day[rows] - low], r"\N")
+    refunds = np.full(len(status), "\\N\t\\N\t\\N", dtype=object)
+    refunded = np.flatnonzero(made.refund_cents[rows] > 0)
+    if len(refunded):
+        at = refunded + (rows.start or 0)
+        refunds[refunded] = [
+            f"{cents // 100}.{cents % 100:02d}\t{moment}+00\t{day}"
+            for cents, moment, day in zip(
+                made.refund_cents[at].tolist(),
+                _timestamps(made.refunded_s[at]),
+                iso[made.refund_day[at] - low].tolist(),
+                strict=True,
+            )
+        ]
+    channels, statuses = CHANNELS, [str(code) for code in _STATUSES]
+    columns = zip(
+        order_ids[rows].tolist(),
+        made.customer[rows].tolist(),
+        made.channel[rows].tolist(),
+        status.tolist(),
+        made.amount_cents[rows].tolist(),
+        _timestamps(made.occurred_s[rows]),
+        paid.tolist(),
+        refunds.tolist(),
+        meta[made.payment[rows], made.reason[rows] + 1].tolist(),
+        _timestamps(made.updated_s[rows]),
+        strict=True,
+    )
+    return "".join(
+        [
+            f"{order_id}\tC{customer:06d}\t{channels[channel]}\t{currency}\t{statuses[code]}\t"
+            f"{cents // 100}.{cents % 100:02d}\t{placed}+00\t{paid_on}\t{refund}\t{about}\t"
+            f"{placed}+00\t{updated}+00\n"
+            for order_id, customer, channel, code, cents, placed, paid_on, refund, about, updated in columns
+        ]
+    )
+
+
+def _timestamps(epoch_s: NDArray[np.int64]) -> list[str]:
+    """ISO 8601 in UTC, without the offset (the caller adds +00)."""
+    return np.datetime_as_string(epoch_s.astype("datetime64[s]"), unit="s").tolist()  # type: ignore[no-any-return]
+
+
+def _insert_orders(
+    ctx: _Context, shop: _Shop, made: _Orders, catalogue: _Catalogue, order_ids: NDArray[np.object_]
+) -> None:
+    """The same rows through SQLAlchemy Core, for databases without COPY."""
+    first = shop.dates[0]
+    payments = [method for methods in _PAYMENTS for method in methods]
+    for start in range(0, len(made.status), _CHUNK):
+        rows = []
+        for i in range(start, min(start + _CHUNK, len(made.status))):
+            paid = made.status[i] <= _REFUNDED
+            refund = made.refund_cents[i] > 0
+            meta: dict[str, Any] = {"payment": payments[made.payment[i]]}
+            if refund:
+                meta["refund_reason"] = _REFUND_REASONS[made.reason[i]]
+            rows.append(
+                {
+                    "order_id": order_ids[i],
+                    "customer_id": f"C{made.customer[i]:06d}",
+                    "channel": CHANNELS[made.channel[i]],
+                    "currency": shop.currency,
+                    "status": str(_STATUSES[made.status[i]]),
+                    "amount": _money(int(made.amount_cents[i])),
+                    "occurred_at": _ts(int(made.occurred_s[i])),
+                    "paid_date": first + dt.timedelta(days=int(made.day[i])) if paid else None,
+                    "refund_amount": _money(int(made.refund_cents[i])) if refund else None,
+                    "refunded_at": _ts(int(made.refunded_s[i])) if refund else None,
+                    "refund_date": first + dt.timedelta(days=int(made.refund_day[i])) if refund else None,
+                    "metadata": meta,
+                    "created_at": _ts(int(made.occurred_s[i])),
+                    "updated_at": _ts(int(made.updated_s[i])),
+                }
+            )
+        _insert(ctx, "order_events", rows)
+    for start in range(0, len(made.line_order), _CHUNK):
+        stop = min(start + _CHUNK, len(made.line_order))
+        _insert(
+            ctx,
+            "order_lines",
+            [
+                {
+                    "order_id": order_ids[made.line_order[i]],
+                    "line_no": int(made.line_no[i]),
+                    "sku": catalogue.sku[made.line_item[i]],
+                    "quantity": int(made.line_quantity[i]),
+                    "unit_price": _money(int(catalogue.price_cents[made.line_item[i]])),
+                }
+                for i in range(start, stop)
+            ],
+        )
+
+
+def _derive_metrics(ctx: _Context) -> dict[str, int]:
+    """The customers and the daily figures, from the orders, by the code order import uses."""
+    ctx.report("metrics: deriving customers and daily figures from the orders")
+    rebuild(ctx.conn)
+    return {
+        table: int(ctx.conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+        for table in ("customers", "sales_metrics", "customer_metrics")
+    }
 
 
 _REFERRERS: Final = ("google", "direct", "newsletter", "instagram", "bing", "price-comparison")
@@ -761,22 +1303,29 @@ _SIGNUP_SOURCES: Final = ("checkout", "newsletter", "account-page", "social-logi
 _PAGES: Final = ("/", "/cart", "/account", "/search", "/help/shipping", "/sale")
 
 
-def _seed_analytics(ctx: _Context, sales: _Sales, items: list[_ItemSample], events: int) -> int:
-    """Daily storefront sessions per channel (orders/sessions stays within 1.5-4 %) plus loose events."""
+def _seed_analytics(ctx: _Context, shop: _Shop, made: _Orders, items: list[_ItemSample], events: int) -> int:
+    """Daily storefront sessions per shop day and channel, from that day's paid orders (so
+    orders/sessions stays within 1.5-4 %), plus loose events."""
     rng = ctx.np_rng("sessions")
-    conversion = np.clip(_CONVERSION * rng.lognormal(0.0, 0.08, size=sales.orders.shape), 0.016, 0.039)
-    sessions = np.rint(sales.orders / conversion).astype(np.int64)
+    n_days, n_channels = len(shop.dates), len(CHANNELS)
+    paid = made.status <= _REFUNDED
+    cell = made.day[paid] * n_channels + made.channel[paid]
+    orders = np.bincount(cell, minlength=n_days * n_channels).reshape(n_days, n_channels)
+    conversion = np.clip(_CONVERSION * rng.lognormal(0.0, 0.08, size=orders.shape), 0.016, 0.039)
+    sessions = np.rint(orders / conversion).astype(np.int64)
+    # Local noon: the same calendar day whether a query reads it in UTC or in the shop's zone.
+    noon = shop.starts[:-1] + (shop.starts[1:] - shop.starts[:-1]) // 2
     rows: list[dict[str, Any]] = [
         {
             "user_id": None,
             "metric_type": "storefront_sessions",
             "value": Decimal(int(sessions[i, c])),
             "metadata": {"channel": channel},
-            # Noon UTC keeps the calendar day the same for staff anywhere from Hawaii to Tokyo.
-            "recorded_at": dt.datetime.combine(day, dt.time(12), tzinfo=dt.UTC),
+            "recorded_at": _ts(int(noon[i])),
         }
-        for i, day in enumerate(sales.dates)
+        for i in range(n_days)
         for c, channel in enumerate(CHANNELS)
+        if orders[i, c]
     ]
     rows.extend(_loose_events(ctx, items, events))
     ctx.report(f"analytics events: {len(rows):,}")
@@ -786,7 +1335,7 @@ def _seed_analytics(ctx: _Context, sales: _Sales, items: list[_ItemSample], even
 def _loose_events(ctx: _Context, items: list[_ItemSample], count: int) -> list[dict[str, Any]]:
     """Anonymous page views, cart additions and sign-ups of the last 90 days, oldest first."""
     rng = ctx.py_rng("events")
-    online = CHANNELS[:3]
+    online = tuple(channel for channel in CHANNELS if channel != "retail_pos")
     moments = sorted(ctx.anchor_s - int(90 * _DAY * rng.random() ** 1.5) - 1 for _ in range(count))
     rows: list[dict[str, Any]] = []
     for moment in moments:
@@ -831,19 +1380,23 @@ class _Report:
     created_at: dt.datetime
 
 
+#: How many example reports `_report_plans` makes.
+_REPORTS: Final = 7
+
+
 def _report_plans(
-    ctx: _Context, staff_count: int, items: int
+    staff_count: int, items: int, requested: Sequence[dt.date]
 ) -> list[tuple[str, str, str, dict[str, Any], int]]:
-    """(title, kind, format, parameters, size) for each example report."""
-    today = ctx.today
-    month_end = today.replace(day=1) - dt.timedelta(days=1)
+    """(title, kind, format, parameters, size) for each example report; `requested` holds the
+    shop day each was asked for on. A sales summary covers only days that were over by then."""
+    last_full_day = requested[0] - dt.timedelta(days=1)
+    thirty_days = last_full_day - dt.timedelta(days=29)
+    month_end = requested[1].replace(day=1) - dt.timedelta(days=1)
     month_start = month_end.replace(day=1)
-    thirty_days = today - dt.timedelta(days=30)
-    sales_rows = len(CHANNELS) * 30
     return [
         ("Sales summary - last 30 days", "sales-summary", "csv",
-         {"date_from": thirty_days.isoformat(), "date_to": today.isoformat(), "channels": list(CHANNELS),
-          "group_by": "day"}, sales_rows * 48),
+         {"date_from": thirty_days.isoformat(), "date_to": last_full_day.isoformat(),
+          "channels": list(CHANNELS), "group_by": "day"}, 30 * len(CHANNELS) * 48),
         (f"Sales summary - {month_start:%B %Y}", "sales-summary", "json",
          {"date_from": month_start.isoformat(), "date_to": month_end.isoformat(), "channels": list(CHANNELS),
           "group_by": "week"}, 5 * len(CHANNELS) * 120),
@@ -859,18 +1412,18 @@ def _report_plans(
     ]  # fmt: skip
 
 
-def _seed_reports(ctx: _Context, staff: list[_Staff], items: int) -> list[_Report]:
+def _seed_reports(ctx: _Context, shop: _Shop, staff: list[_Staff], items: int) -> list[_Report]:
     """A few finished reports and one that failed, requested by admins and managers."""
     rng = ctx.py_rng("reports")
     authors = [person for person in staff if person.active and person.role != catalog.VIEWER]
-    plans = _report_plans(ctx, len(staff), items)
-    days_ago = sorted((rng.uniform(0.5, 45.0) for _ in plans), reverse=True)
+    days_ago = sorted((rng.uniform(0.5, 45.0) for _ in range(_REPORTS)), reverse=True)
+    requested = [ctx.anchor - dt.timedelta(days=age) for age in days_ago]
+    plans = _report_plans(len(staff), items, [shop_day(moment, shop.zone) for moment in requested])
     failed_title = "Low stock - Apparel"
     rows: list[dict[str, Any]] = []
     made: list[tuple[str, str, dict[str, Any], _Staff, dt.datetime]] = []
-    for (title, kind, fmt, parameters, size), age in zip(plans, days_ago, strict=True):
+    for (title, kind, fmt, parameters, size), created in zip(plans, requested, strict=True):
         author = rng.choice(authors)
-        created = ctx.anchor - dt.timedelta(days=age)
         failed = title == failed_title
         rows.append(
             {

@@ -36,8 +36,9 @@ def test_demo_prints_a_url_where_psql_sees_every_table_seeded_and_reuses_it(user
 
         tables = set(_psql(url, r"SELECT tablename FROM pg_tables WHERE schemaname = 'public'").split())
         assert set(metadata.tables) <= tables
-        seeded = ("users", "user_profiles", "inventory_items", "sales_metrics", "customer_metrics",
-                  "analytics_data", "reports", "audit_log", "roles", "permissions", "settings")  # fmt: skip
+        seeded = ("users", "user_profiles", "inventory_items", "order_events", "order_lines", "customers",
+                  "sales_metrics", "customer_metrics", "analytics_data", "reports", "audit_log", "roles",
+                  "permissions", "settings")  # fmt: skip
         for table in seeded:
             assert int(_psql(url, f"SELECT count(*) FROM {table}")) > 0, table
 
