@@ -75,8 +75,11 @@ def _all_sessions(services: Services, admin: Actor, user_id: int) -> list[Device
 
 
 def _local_short(when: dt.datetime) -> str:
-    """The person's local time in their locale's short format, worked out without the app's code."""
+    """The person's local time in their locale's short format (ISO 8601 under the "C" locale, which
+    has no format of its own), worked out without the app's code."""
     local = when.astimezone()
+    if QLocale().language() == QLocale.Language.C:
+        return local.strftime("%Y-%m-%d %H:%M")
     moment = QDateTime(QDate(local.year, local.month, local.day), QTime(local.hour, local.minute))
     return QLocale().toString(moment, QLocale.FormatType.ShortFormat)
 

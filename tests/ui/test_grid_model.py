@@ -350,3 +350,14 @@ def test_datetimes_show_in_local_time():
     text = display_text(moment, Kind.DATETIME, US)
     assert text.startswith(f"{local.month}/{local.day}/{local:%y}")
     assert f"{local.hour % 12 or 12}:{local:%M}" in text
+
+
+def test_days_read_in_the_users_locale_and_as_iso_8601_under_the_c_locale():
+    day = dt.date(2026, 11, 26)
+    assert display_text(day, Kind.DATE, US) == "11/26/26"
+    german = QLocale(QLocale.Language.German, QLocale.Country.Germany)
+    assert display_text(day, Kind.DATE, german) == "26.11.26"
+    # The C locale's own short format would read "26 11 2026".
+    assert display_text(day, Kind.DATE, QLocale.c()) == "2026-11-26"
+    moment = dt.datetime(2026, 11, 27, 23, 30, tzinfo=dt.UTC)
+    assert display_text(moment, Kind.DATETIME, QLocale.c()) == moment.astimezone().strftime("%Y-%m-%d %H:%M")

@@ -74,7 +74,15 @@ def number_text(value: int | float | Decimal, places: int | None, locale: QLocal
 
 def date_text(value: dt.date, locale: QLocale) -> str:
     """A calendar day in the locale's short format; no time zone applies to a day."""
+    if _unnamed(locale):
+        return value.isoformat()
     return locale.toString(QDate(value.year, value.month, value.day), QLocale.FormatType.ShortFormat)
+
+
+def _unnamed(locale: QLocale) -> bool:
+    """The "C" locale (LANG=C, containers, CI) has no date format of its own and writes "26 11 2026":
+    ISO 8601 reads better there."""
+    return locale.language() == QLocale.Language.C
 
 
 def datetime_text(value: dt.datetime, locale: QLocale) -> str:
@@ -82,5 +90,7 @@ def datetime_text(value: dt.datetime, locale: QLocale) -> str:
     database hands out zone-aware times; a naive one can only have come from a UTC column)."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
+    if _unnamed(locale):
+        return value.astimezone().strftime("%Y-%m-%d %H:%M")  # local time
     moment = QDateTime.fromMSecsSinceEpoch(round(value.timestamp() * 1000))  # local time
     return locale.toString(moment, QLocale.FormatType.ShortFormat)
