@@ -8,7 +8,7 @@ Every table draws from its own random stream derived from one seed, so changing 
 leaves the others' rows alone.
 
 The daily figures (`sales_metrics`, `customer_metrics`, `customers`) are not simulated: the seed
-writes orders and lets `services.metrics` derive the figures from them, exactly as order import
+writes orders and lets `db.metrics` derive the figures from them, exactly as order import
 does, so every card on the dashboard traces back to orders, their customers and their lines.
 
 Nothing reads the clock except to default `today`. Every event and change lies before midnight
@@ -42,7 +42,7 @@ from sqlalchemy import Connection, Engine, Table, insert, select, text
 from ecomdesk.db import catalog
 from ecomdesk.db.models import OrderStatus, metadata
 from ecomdesk.db.seed_catalogue import CATEGORIES, Category
-from ecomdesk.services.metrics import rebuild, shop_day
+from ecomdesk.db.metrics import rebuild, shop_day
 
 DEMO_PASSWORD: Final[str] = "demo-shop-password-2026"
 #: The accounts named on the demo login window, one per built-in role.

@@ -5,7 +5,7 @@ back from the seeded database, into unlogged tables with no index, key or check.
 
 The seed's time is split at its progress messages: generating the orders (simulation, customers,
 lines, shop days), writing them (COPY, indexes, foreign key) and deriving the metrics
-(`services.metrics.rebuild`). The target: the default demo in under about 10 s on two cores.
+(`db.metrics.rebuild`). The target: the default demo in under about 10 s on two cores.
 
     .venv/bin/python tests/benchmarks/bench_seed.py [--big] [--steps] [--database-url URL]
 

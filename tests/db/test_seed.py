@@ -1,7 +1,7 @@
 """Demo data: realistic enough to show, consistent with the constraints, the same every time.
 
 The daily figures are derived from the seeded orders, so most checks here recompute them from the
-orders with SQL written independently of `services.metrics` and expect exactly the stored rows.
+orders with SQL written independently of `db.metrics` and expect exactly the stored rows.
 """
 
 from __future__ import annotations
