@@ -40,9 +40,9 @@ from numpy.typing import NDArray
 from sqlalchemy import Connection, Engine, Table, insert, select, text
 
 from ecomdesk.db import catalog
+from ecomdesk.db.metrics import rebuild, shop_day
 from ecomdesk.db.models import OrderStatus, metadata
 from ecomdesk.db.seed_catalogue import CATEGORIES, Category
-from ecomdesk.db.metrics import rebuild, shop_day
 
 DEMO_PASSWORD: Final[str] = "demo-shop-password-2026"
 #: The accounts named on the demo login window, one per built-in role.
@@ -77,7 +77,7 @@ def is_seeded(engine: Engine) -> bool:
 #: Referencing tables come first, so SQLite can delete them in this order.
 DEMO_TABLES: Final = (
     "stock_movements", "audit_log", "reports", "analytics_data", "customer_metrics", "sales_metrics",
-    "order_lines", "order_events", "customers",
+    "item_sales_daily", "order_lines", "order_events", "customers",
     "inventory_items", "device_sessions", "user_profiles", "files", "file_blobs", "users", "settings",
 )  # fmt: skip
 
@@ -162,7 +162,7 @@ def seed_demo_data(
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             for table in (
                 "inventory_items", "order_events", "order_lines", "customers", "sales_metrics",
-                "customer_metrics", "analytics_data",
+                "customer_metrics", "item_sales_daily", "analytics_data",
             ):  # fmt: skip
                 conn.execute(text(f"VACUUM (ANALYZE) {table}"))
     seconds = time.perf_counter() - started
