@@ -1,6 +1,7 @@
 """Orders and customers: `order_events` (one row per order, merging its payment and refund),
 `order_lines`, and `customers` with the day of their first paid order — the sources the daily
-sales and customer metrics are computed from.
+sales and customer metrics are computed from — and `item_sales_daily`, what sold per day, channel
+and SKU, derived like them.
 
 Revision ID: 0005
 Revises: 0004
@@ -66,7 +67,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_order_events")),
         sa.UniqueConstraint("order_id", name=op.f("uq_order_events_order_id")),
     )
-    op.create_index("ix_order_events_paid_date", "order_events", ["paid_date"])
+    op.create_index(
+        "ix_order_events_paid_date",
+        "order_events",
+        ["paid_date"],
+        postgresql_include=["customer_id", "channel", "amount"],
+    )
     op.create_index("ix_order_events_refund_date", "order_events", ["refund_date"])
     op.create_index("ix_order_events_customer_id_paid_date", "order_events", ["customer_id", "paid_date"])
     op.create_index("ix_order_events_occurred_at_id", "order_events", ["occurred_at", "id"])
@@ -100,8 +106,22 @@ def upgrade() -> None:
     )
     op.create_index("ix_customers_first_paid_date", "customers", ["first_paid_date"])
 
+    op.create_table(
+        "item_sales_daily",
+        sa.Column("date", sa.Date(), nullable=False),
+        sa.Column("channel", sa.String(length=50), nullable=False),
+        sa.Column("sku", sa.String(length=64), nullable=False),
+        sa.Column("orders", sa.Integer(), nullable=False),
+        sa.Column("units", sa.Integer(), nullable=False),
+        sa.Column("revenue", MONEY, nullable=False),
+        sa.CheckConstraint("orders > 0", name=op.f("ck_item_sales_daily_orders_positive")),
+        sa.CheckConstraint("units > 0", name=op.f("ck_item_sales_daily_units_positive")),
+        sa.PrimaryKeyConstraint("date", "channel", "sku", name=op.f("pk_item_sales_daily")),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("item_sales_daily")
     op.drop_table("customers")
     op.drop_table("order_lines")
     op.drop_table("order_events")

@@ -6,7 +6,7 @@ from ecomdesk.db.models.audit import AuditEntry
 from ecomdesk.db.models.files import FileBlob, StoredFile
 from ecomdesk.db.models.identity import DeviceSession, Permission, Role, User, UserProfile, role_permissions
 from ecomdesk.db.models.inventory import InventoryItem, MovementKind, StockMovement
-from ecomdesk.db.models.orders import Customer, OrderEvent, OrderLine, OrderStatus
+from ecomdesk.db.models.orders import Customer, ItemSalesDaily, OrderEvent, OrderLine, OrderStatus
 from ecomdesk.db.models.reports import Report
 from ecomdesk.db.models.settings import SystemSetting
 
@@ -21,6 +21,7 @@ __all__ = [
     "DeviceSession",
     "FileBlob",
     "InventoryItem",
+    "ItemSalesDaily",
     "MovementKind",
     "OrderEvent",
     "OrderLine",

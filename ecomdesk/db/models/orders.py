@@ -3,7 +3,7 @@
 One row per order (`order_id` unique) merges every event about it: it is paid, and may later be
 refunded. Importing events in any order, any number of times, leaves the same row. The daily
 figures (`sales_metrics`, `customer_metrics`) are derived from these rows by
-`services.metrics`, never typed in.
+`db.metrics`, never typed in.
 
 Shop days: `paid_date` and `refund_date` are the calendar days, in the shop's time zone (a system
 setting), on which the payment and the refund count. They are stored, not computed in queries, so
@@ -17,7 +17,17 @@ import enum
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ecomdesk.db.base import Base, BigIntPK, Money, created_at_column, updated_at_column
@@ -48,7 +58,13 @@ class OrderEvent(Base):
         ),
         CheckConstraint("refund_amount IS NULL OR refund_amount > 0", name="refund_positive"),
         CheckConstraint("(status = 'refunded') = (refunded_at IS NOT NULL)", name="refunded_has_refund"),
-        Index("ix_order_events_paid_date", "paid_date"),
+        # Covering: the dashboard's customer passes read the range's paid orders by day and then only
+        # these columns, so PostgreSQL answers them from the index alone (index-only scans).
+        Index(
+            "ix_order_events_paid_date",
+            "paid_date",
+            postgresql_include=["customer_id", "channel", "amount"],
+        ),
         Index("ix_order_events_refund_date", "refund_date"),
         Index("ix_order_events_customer_id_paid_date", "customer_id", "paid_date"),
         Index("ix_order_events_occurred_at_id", "occurred_at", "id"),
@@ -110,3 +126,27 @@ class Customer(Base):
     customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     #: NULL while the customer has no paid order (only pending or cancelled ones).
     first_paid_date: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class ItemSalesDaily(Base):
+    """What sold per shop day, channel and SKU: the order lines of the orders paid that day, summed
+    (before refunds: what left the shelf). Derived by `db.metrics` for exactly the days it recomputes,
+    like `sales_metrics`; the dashboard's top sellers, days of cover and sell-through read it
+    instead of joining a year of order lines to their orders."""
+
+    __tablename__ = "item_sales_daily"
+    __table_args__ = (
+        PrimaryKeyConstraint("date", "channel", "sku"),
+        CheckConstraint("orders > 0", name="orders_positive"),
+        CheckConstraint("units > 0", name="units_positive"),
+    )
+
+    #: The shop day the orders were paid on.
+    date: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    channel: Mapped[str] = mapped_column(String(50), nullable=False)
+    sku: Mapped[str] = mapped_column(String(64), nullable=False)
+    #: Paid orders with a line of this SKU.
+    orders: Mapped[int] = mapped_column(Integer, nullable=False)
+    units: Mapped[int] = mapped_column(Integer, nullable=False)
+    #: Σ quantity × unit price of those lines.
+    revenue: Mapped[Decimal] = mapped_column(Money, nullable=False)
