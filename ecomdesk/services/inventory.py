@@ -158,6 +158,11 @@ class InventoryTable(SqlTable[InventoryRow]):
                     raise ValidationError({key: "Expected true or false."})
                 archived = InventoryItem.archived_at.is_not(None)
                 return archived if value else ~archived
+            case "out_of_stock":
+                if not isinstance(value, bool):
+                    raise ValidationError({key: "Expected true or false."})
+                empty = InventoryItem.__table__.c.stock == 0
+                return empty if value else ~empty
         return super().filter(key, value)
 
     def scope(self, query: ListQuery) -> ColumnElement[bool] | None:
@@ -366,6 +371,30 @@ def _audit_view(row: InventoryRow) -> dict[str, Any]:
     }
 
 
+def group_summaries(session: Session, by: Literal["category", "supplier"]) -> list[GroupSummary]:
+    """`InventoryService.summary` inside the caller's unit of work (the dashboard's is
+    `analytics.read`); plain SQL that runs on the offline snapshot (SQLite) too."""
+    item = InventoryItem.__table__.c
+    key = item[by]
+    value = func.sum(item.stock * item.cost)
+    stmt = (
+        select(
+            key.label("name"),
+            func.count().label("items"),
+            func.coalesce(func.sum(item.stock), 0).label("units"),
+            func.coalesce(value, 0).label("stock_value"),
+            func.count().filter(_available() <= _threshold()).label("low_stock"),
+        )
+        .where(item.archived_at.is_(None))
+        .group_by(key)
+        .order_by(func.coalesce(value, 0).desc(), key)
+    )
+    return [
+        GroupSummary(r.name, r.items, int(r.units), Decimal(r.stock_value), r.low_stock)
+        for r in session.execute(stmt)
+    ]
+
+
 class InventoryService:
     """Items: reading one, creating (with opening stock), editing, archiving, deleting; summaries."""
 
@@ -402,26 +431,8 @@ class InventoryService:
         largest stock value first."""
         if by not in ("category", "supplier"):
             raise ValidationError({"by": "Summaries are by category or supplier."})
-        item = InventoryItem.__table__.c
-        key = item[by]
-        value = func.sum(item.stock * item.cost)
-        stmt = (
-            select(
-                key.label("name"),
-                func.count().label("items"),
-                func.coalesce(func.sum(item.stock), 0).label("units"),
-                func.coalesce(value, 0).label("stock_value"),
-                func.count().filter(_available() <= _threshold()).label("low_stock"),
-            )
-            .where(item.archived_at.is_(None))
-            .group_by(key)
-            .order_by(func.coalesce(value, 0).desc(), key)
-        )
         with self.ctx.read(actor, "inventory.read") as uow:
-            return [
-                GroupSummary(r.name, r.items, int(r.units), Decimal(r.stock_value), r.low_stock)
-                for r in uow.session.execute(stmt)
-            ]
+            return group_summaries(uow.session, by)
 
     # -- writing ----------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from ecomdesk.services.analytics import AnalyticsService
+from ecomdesk.services.analytics_tables import ANALYTICS_SPECS, ANALYTICS_TABLES
 from ecomdesk.services.audit import ACTIVITY_SPEC, ActivityTable
 from ecomdesk.services.auth import AuthService
 from ecomdesk.services.context import ServiceContext
@@ -40,7 +41,15 @@ class Services:
     @staticmethod
     def table_specs() -> dict[str, TableSpec]:
         """Every list's description by view name, without a database (help texts, screenshots)."""
-        specs = (USERS_SPEC, ROLES_SPEC, INVENTORY_SPEC, MOVEMENTS_SPEC, REPORTS_SPEC, ACTIVITY_SPEC)
+        specs = (
+            USERS_SPEC,
+            ROLES_SPEC,
+            INVENTORY_SPEC,
+            MOVEMENTS_SPEC,
+            REPORTS_SPEC,
+            ACTIVITY_SPEC,
+            *ANALYTICS_SPECS,
+        )
         return {spec.name: spec for spec in specs}
 
     @classmethod
@@ -60,6 +69,7 @@ class Services:
             stock.movements,
             ReportsTable(ctx),
             ActivityTable(ctx),
+            *(table(ctx) for table in ANALYTICS_TABLES),
         )
         tables = {table.spec.name: table for table in listed}
         return cls(

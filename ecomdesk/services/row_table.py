@@ -105,7 +105,9 @@ class RowsTable(Table[Row]):
             if cancelled is not None and cancelled():
                 raise ExportCancelled()
             chunk = rows[start : start + _EXPORT_CHUNK]
-            lines = (",".join(_field(csv_text(getattr(row, k), kind)) for k, kind in kinds) for row in chunk)
+            lines = (
+                ",".join(csv_field(csv_text(getattr(row, k), kind)) for k, kind in kinds) for row in chunk
+            )
             out.write(("\n".join(lines) + "\n").encode())
             if progress is not None:
                 progress(start + len(chunk), len(rows))
@@ -193,7 +195,7 @@ def csv_text(value: Any, kind: Kind) -> str | None:
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
-def _field(text: str | None) -> str:
+def csv_field(text: str | None) -> str:
     """One CSV field as `COPY … (FORMAT csv)` writes it: NULL as nothing, the empty text as "",
     quotes wherever a comma, quote or line break needs them. (Python's csv module leaves a lone
     carriage return unquoted when lines end in "\\n", which a spreadsheet reads as a line break.)"""

@@ -87,10 +87,10 @@ def test_an_unknown_view_or_column_is_a_clear_error(
     monkeypatch: pytest.MonkeyPatch, shop: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "x.csv"
-    assert _export(monkeypatch, shop, "orders", "--out", str(out)) == 2
+    assert _export(monkeypatch, shop, "invoices", "--out", str(out)) == 2
     assert (
-        "no view named 'orders' (views: users, roles, inventory, stock_movements, reports, activity)"
-        in capsys.readouterr().err
+        "no view named 'invoices' (views: users, roles, inventory, stock_movements, reports, activity, "
+        "sales_metrics, customer_metrics, orders, order_lines, analytics_events)" in capsys.readouterr().err
     )
     assert _export(monkeypatch, shop, "users", "--out", str(out), "--columns", "email,password_hash") == 1
     assert "columns: Unknown column: password_hash." in capsys.readouterr().err
