@@ -25,6 +25,7 @@ from ecomdesk.config import ConnectionProfile, ProfileStore, SecretStore
 from ecomdesk.connect import DEMO_ACCOUNTS, DEMO_PASSWORD, close_services, open_services, sign_in
 from ecomdesk.db.models import MovementKind
 from ecomdesk.logs import log_file
+from ecomdesk.services.analytics import Granularity, Preset
 from ecomdesk.services.context import Actor
 from ecomdesk.services.errors import Unavailable
 from ecomdesk.services.inventory import InventoryRow, ItemConflict
@@ -35,6 +36,7 @@ from ecomdesk.ui.connection import DEMO_LABEL, ProfileDialog, Target
 from ecomdesk.ui.errors import Severity, UserMessage
 from ecomdesk.ui.login import ChangePasswordDialog, LoginWindow
 from ecomdesk.ui.main_window import MainWindow
+from ecomdesk.ui.pages.dashboard import DashboardPage
 from ecomdesk.ui.pages.inventory import InventoryPage
 from ecomdesk.ui.pages.inventory_import import ImportDialog
 from ecomdesk.ui.pages.users import UsersPage
@@ -304,6 +306,54 @@ def _inventory(window: MainWindow, camera: Camera, runner: TaskRunner) -> None:
         adjust.deleteLater()
 
 
+#: The range each granularity is photographed with: a month of days, a quarter of weeks, a year of months.
+DASHBOARD_RANGES: Final = {
+    Granularity.DAY: Preset.LAST_30_DAYS,
+    Granularity.WEEK: Preset.LAST_90_DAYS,
+    Granularity.MONTH: Preset.LAST_12_MONTHS,
+}
+
+
+def _dashboard(window: MainWindow, camera: Camera, runner: TaskRunner) -> None:
+    """The whole dashboard (every card and chart, not just what fits the window) at each
+    granularity, the first with the crosshair on a day, and the rows behind the revenue card."""
+    page = window.current_page
+    if not isinstance(page, DashboardPage):
+        return
+
+    def read(preset: Preset, granularity: Granularity) -> None:
+        page.set_preset(preset)
+        page.set_granularity(granularity)
+        wait_until(
+            lambda: (
+                page.dashboard is not None
+                and page.dashboard.query.granularity is granularity
+                and page.chosen_preset is preset
+                and not page.is_busy
+            ),
+            f"the dashboard by {granularity.value}",
+        )
+        settle(runner, "the dashboard's charts")
+
+    for granularity, preset in DASHBOARD_RANGES.items():
+        read(preset, granularity)
+        chart = page.sales_chart
+        if granularity is Granularity.DAY and chart.periods:
+            chart.hover(len(chart.periods) * 2 // 3)
+        camera.shoot(page.content, f"dashboard-{granularity.value}")
+        chart.hover(None)
+    read(Preset.LAST_30_DAYS, Granularity.DAY)
+    assert page.dashboard is not None
+    dialog = page.open_trace(page.dashboard.kpi("revenue"))
+    if dialog is not None and dialog.grid is not None:
+        grid = dialog.grid
+        wait_until(lambda: grid.model.is_loaded and not grid.model.is_busy, "the revenue card's rows")
+        settle(runner, "the revenue card's rows")
+        camera.shoot(dialog, "dashboard-trace")
+        dialog.close()
+    page.scroll_area.verticalScrollBar().setValue(0)
+
+
 def _main_window(shell: Shell, camera: Camera, actor: Actor) -> None:
     window = shell.show_main(actor)
     window.resize(WINDOW)
@@ -328,6 +378,8 @@ def _main_window(shell: Shell, camera: Camera, actor: Actor) -> None:
             _users(window, camera, shell.runner)
         if key == "inventory":
             _inventory(window, camera, shell.runner)
+        if key == "dashboard":
+            _dashboard(window, camera, shell.runner)
         camera.shoot(window, key)
     window.show_page(window.page_keys()[0])
     window.messages.show_error(Unavailable("The database cannot be reached right now. Nothing was changed."))

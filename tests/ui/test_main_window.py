@@ -101,16 +101,26 @@ def test_an_admin_sees_every_page_and_a_manager_all_but_roles(open_window: OpenW
     assert open_window(staff.manager).page_keys() == [k for k in ALL if k != "roles"]
 
 
-def test_pages_are_built_on_first_visit_as_tidy_placeholders(open_window: OpenWindow, staff: Staff) -> None:
+def test_pages_are_built_on_first_visit(open_window: OpenWindow, staff: Staff) -> None:
     window = open_window(staff.admin)
     assert set(window.pages) == {"dashboard"}
+    assert window.stack.currentWidget() is window.current_page
+    window.show_page("roles")
+    assert set(window.pages) == {"dashboard", "roles"}
+
+
+def test_a_page_whose_screen_is_not_built_yet_is_a_tidy_placeholder(
+    open_window: OpenWindow, staff: Staff, restore_pages: None
+) -> None:
+    spec = page_spec("dashboard")
+    placeholder = PlaceholderPage(spec.title, spec.summary, spec.icon)
+    register_page(replace(spec, factory=lambda _session: placeholder))
+    window = open_window(staff.admin)
     page = window.current_page
     assert isinstance(page, PlaceholderPage)
     assert window.stack.currentWidget() is page
     texts = " ".join(label.text() for label in page.findChildren(type(window.shop_label)))
     assert "Dashboard" in texts and "at a glance" in texts
-    window.show_page("roles")
-    assert set(window.pages) == {"dashboard", "roles"}
 
 
 def test_a_registered_page_replaces_the_placeholder_in_its_place(

@@ -31,6 +31,10 @@ WINDOWS = [
     "import-preview",
     "item-conflict",
     "stock-adjust",
+    "dashboard-day",
+    "dashboard-week",
+    "dashboard-month",
+    "dashboard-trace",
 ]
 
 

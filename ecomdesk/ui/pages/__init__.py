@@ -172,6 +172,9 @@ _REGISTRY: dict[str, PageSpec] = {
     )
 }  # fmt: skip
 
+_REGISTRY["dashboard"] = replace(
+    _REGISTRY["dashboard"], factory=_lazy("ecomdesk.ui.pages.dashboard", "DashboardPage")
+)
 _REGISTRY["users"] = replace(_REGISTRY["users"], factory=_lazy("ecomdesk.ui.pages.users", "UsersPage"))
 _REGISTRY["roles"] = replace(_REGISTRY["roles"], factory=_lazy("ecomdesk.ui.pages.roles", "RolesPage"))
 _REGISTRY["inventory"] = replace(
