@@ -12,6 +12,10 @@ The definitions (a shop day is a calendar day in the shop's time zone):
   paid amounts ÷ its paid orders, rounded half-up to cents. A row exists on days with a payment.
 - `item_sales_daily(day, channel, sku)`: the lines of the orders paid that day in that channel —
   orders holding the SKU, units, Σ quantity × unit price (before refunds: what left the shelf).
+- `customer_periods(granularity, period_start)`: `customer_metrics`' customer figures for a whole
+  ISO week (from Monday) or calendar month: distinct customers paying in it, new = those whose first
+  paid order ever falls in it. Distinct customers do not add up from days, so a recomputed day
+  recomputes its whole week and month. A row exists for periods with a payment.
 
 Only whole days are recomputed, from the orders themselves, so the same events give the same
 figures whatever order they arrived in and however often they were imported. The aggregation runs
@@ -34,6 +38,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from ecomdesk.db.models import (
     Customer,
     CustomerMetric,
+    CustomerPeriod,
     ItemSalesDaily,
     OrderEvent,
     OrderLine,
@@ -52,6 +57,10 @@ _sales = metadata.tables[SalesMetric.__tablename__]
 _daily = metadata.tables[CustomerMetric.__tablename__]
 _lines = metadata.tables[OrderLine.__tablename__]
 _items = metadata.tables[ItemSalesDaily.__tablename__]
+_periods = metadata.tables[CustomerPeriod.__tablename__]
+#: The granularities `customer_periods` keeps.
+WEEK: Final = "week"
+MONTH: Final = "month"
 
 
 def shop_day(moment: dt.datetime, zone: zoneinfo.ZoneInfo) -> dt.date:
@@ -86,7 +95,9 @@ def rebuild(conn: Connection) -> int:
     conn.execute(delete(_sales))
     conn.execute(delete(_daily))
     conn.execute(delete(_items))
+    conn.execute(delete(_periods))
     days = _write_days(conn, None)
+    _write_periods(conn, _periods_of(days))
     return len(days)
 
 
@@ -136,6 +147,16 @@ def _recompute_days(conn: Connection, days: Sequence[dt.date]) -> None:
         conn.execute(delete(_daily).where(_matches(conn, _daily.c.date, chunk)))
         conn.execute(delete(_items).where(_matches(conn, _items.c.date, chunk)))
         _write_days(conn, chunk)
+    touched = _periods_of(days)
+    for granularity in (WEEK, MONTH):
+        starts = sorted(start for unit, start, _end in touched if unit == granularity)
+        for chunk in _chunks(conn, starts):
+            conn.execute(
+                delete(_periods).where(
+                    _periods.c.granularity == granularity, _matches(conn, _periods.c.period_start, chunk)
+                )
+            )
+    _write_periods(conn, touched)
 
 
 def _write_days(conn: Connection, days: Sequence[dt.date] | None) -> set[dt.date]:
@@ -217,6 +238,46 @@ def _write_items(conn: Connection, paid_within: ColumnElement[bool]) -> None:
     )
     columns = ["date", "channel", "sku", "orders", "units", "revenue"]
     conn.execute(insert(_items).from_select(columns, per_item))
+
+
+# -- weeks and months ----------------------------------------------------------------------------
+
+
+def period_start(day: dt.date, granularity: str) -> dt.date:
+    """The first day of `day`'s ISO week (its Monday) or calendar month."""
+    return day - dt.timedelta(days=day.weekday()) if granularity == WEEK else day.replace(day=1)
+
+
+def period_end(start: dt.date, granularity: str) -> dt.date:
+    """The last day of the week or month starting on `start`."""
+    if granularity == WEEK:
+        return start + dt.timedelta(days=6)
+    following = start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+    return following - dt.timedelta(days=1)
+
+
+def _periods_of(days: Iterable[dt.date]) -> list[tuple[str, dt.date, dt.date]]:
+    """(granularity, first day, last day) of every week and month holding one of `days`."""
+    starts = {(unit, period_start(day, unit)) for day in days for unit in (WEEK, MONTH)}
+    return [(unit, start, period_end(start, unit)) for unit, start in sorted(starts)]
+
+
+def _write_periods(conn: Connection, periods: Sequence[tuple[str, dt.date, dt.date]]) -> None:
+    """Count and insert the customers of each period (its old row must be gone): one small query
+    per period, each an index range over its days — portable, with no date truncation per order."""
+    o, c = _orders.c, _customers.c
+    rows = []
+    for granularity, start, end in periods:
+        paying = select(func.count(o.customer_id.distinct())).where(o.paid_date.between(start, end))
+        first = select(func.count()).select_from(_customers).where(c.first_paid_date.between(start, end))
+        total, new = conn.execute(select(paying.scalar_subquery(), first.scalar_subquery())).one()
+        if total:
+            rows.append({
+                "granularity": granularity, "period_start": start, "total_customers": int(total),
+                "new_customers": int(new), "returning_customers": int(total) - int(new),
+            })  # fmt: skip
+    if rows:
+        conn.execute(insert(_periods), rows)
 
 
 # -- helpers ------------------------------------------------------------------------------------

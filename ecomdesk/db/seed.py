@@ -77,7 +77,7 @@ def is_seeded(engine: Engine) -> bool:
 #: Referencing tables come first, so SQLite can delete them in this order.
 DEMO_TABLES: Final = (
     "stock_movements", "audit_log", "reports", "analytics_data", "customer_metrics", "sales_metrics",
-    "item_sales_daily", "order_lines", "order_events", "customers",
+    "item_sales_daily", "customer_periods", "order_lines", "order_events", "customers",
     "inventory_items", "device_sessions", "user_profiles", "files", "file_blobs", "users", "settings",
 )  # fmt: skip
 
@@ -162,7 +162,7 @@ def seed_demo_data(
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             for table in (
                 "inventory_items", "order_events", "order_lines", "customers", "sales_metrics",
-                "customer_metrics", "item_sales_daily", "analytics_data",
+                "customer_metrics", "item_sales_daily", "customer_periods", "analytics_data",
             ):  # fmt: skip
                 conn.execute(text(f"VACUUM (ANALYZE) {table}"))
     seconds = time.perf_counter() - started

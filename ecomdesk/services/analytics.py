@@ -15,7 +15,8 @@ sales figure):
 - revenue: payments less refunds, each on its own day (`sales_metrics`); orders: paid orders.
 - customers: distinct customers with a paid order in the period; new: those whose first paid
   order ever lies in the period (for a bucket: in the bucket), returning: the others. Without a
-  channel filter a day's figures are `customer_metrics`' row of that day.
+  channel filter a day's figures are `customer_metrics`' row of that day, and a whole week's or
+  month's are `customer_periods`' row (a bucket clipped by the range is counted from the orders).
 - average order value: the amounts of the period's paid orders ÷ their number, *before* refunds
   (what customers spent at checkout, as `customer_metrics` has it; refunds show in revenue). The
   card and the chart use the same rule.
@@ -59,7 +60,7 @@ from sqlalchemy.orm import Session
 
 from ecomdesk.db.catalog import DEFAULT_SETTINGS
 from ecomdesk.db.metrics import shop_day
-from ecomdesk.db.models import AnalyticsData, InventoryItem, ItemSalesDaily, SystemSetting
+from ecomdesk.db.models import AnalyticsData, CustomerPeriod, InventoryItem, ItemSalesDaily, SystemSetting
 from ecomdesk.services.analytics_tables import (
     CUSTOMERS,
     DAILY_CUSTOMERS,
@@ -314,6 +315,7 @@ _SALES_C = SALES.c
 _CUSTOMERS_C = CUSTOMERS.c
 _ITEMS: Final = cast(Table, InventoryItem.__table__)
 _ITEM_SALES: Final = cast(Table, ItemSalesDaily.__table__)
+_CUSTOMER_PERIODS: Final = cast(Table, CustomerPeriod.__table__)
 
 
 def _money(value: Any) -> Decimal:
@@ -836,11 +838,61 @@ def _period_pass(
         d = DAILY_CUSTOMERS.c
         stmt = select(d.date, d.total_customers, d.new_customers).where(d.date.between(days.start, days.end))
         return {day: (int(total), int(new)) for day, total, new in session.execute(stmt)}
+    if not channels:
+        # Whole weeks and months are the roll-up's rows; only the clipped first and last periods
+        # (partial: the roll-up counts the whole period) are counted from the orders.
+        whole, partial = _whole_periods(periods)
+        found = _rolled_up_periods(session, periods.granularity, whole)
+        if partial:
+            found.update(_counted_periods(session, periods, channels, partial))
+        return found
+    return _counted_periods(session, periods, channels, [(days.start, days.end)])
+
+
+def _whole_periods(periods: Periods) -> tuple[list[dt.date], list[tuple[dt.date, dt.date]]]:
+    """The starts of the range's whole periods, and the day spans of its clipped ones."""
+    whole: list[dt.date] = []
+    partial: list[tuple[dt.date, dt.date]] = []
+    for start in periods.starts:
+        end = next_start(python_start(start, periods.granularity), periods.granularity) - dt.timedelta(days=1)
+        if python_start(start, periods.granularity) == start and end <= periods.range.end:
+            whole.append(start)
+        else:
+            partial.append((start, min(end, periods.range.end)))
+    return whole, partial
+
+
+def _rolled_up_periods(
+    session: Session, granularity: Granularity, starts: Sequence[dt.date]
+) -> dict[dt.date, tuple[int, int]]:
+    """(total, new) customers of whole weeks or months, as `customer_periods` keeps them."""
+    if not starts:
+        return {}
+    p = _CUSTOMER_PERIODS.c
+    stmt = select(p.period_start, p.total_customers, p.new_customers).where(
+        p.granularity == granularity.value, p.period_start.between(starts[0], starts[-1])
+    )
+    return {start: (int(total), int(new)) for start, total, new in session.execute(stmt)}
+
+
+def _counted_periods(
+    session: Session,
+    periods: Periods,
+    channels: Sequence[str],
+    spans: Sequence[tuple[dt.date, dt.date]],
+) -> dict[dt.date, tuple[int, int]]:
+    """(total, new) customers of the periods within `spans` (whole periods, or the range),
+    counted from the paid orders."""
+    days = periods.range
+
+    def within(column: ColumnElement[Any]) -> ColumnElement[bool]:
+        return or_(*(column.between(low, high) for low, high in spans))
+
     o, c = _ORDERS_C, _CUSTOMERS_C
     start = periods.key(o.paid_date).label("start")
     pairs = _where(
         select(o.customer_id.label("customer_id"), start)
-        .where(o.paid_date.between(days.start, days.end))
+        .where(within(o.paid_date))
         .group_by(o.customer_id, start),
         _in_channels(o.channel, channels),
     ).subquery("pairs")
@@ -848,9 +900,7 @@ def _period_pass(
         # Everyone first seen in a period paid in it: count them apart, without matching.
         totals = select(pairs.c.start, func.count()).group_by(pairs.c.start)
         first = periods.key(c.first_paid_date).label("first")
-        firsts = (
-            select(first, func.count()).where(c.first_paid_date.between(days.start, days.end)).group_by(first)
-        )
+        firsts = select(first, func.count()).where(within(c.first_paid_date)).group_by(first)
         new_by_start = {periods.start_of(key): int(n) for key, n in session.execute(firsts)}
         return {
             periods.start_of(key): (int(total), new_by_start.get(periods.start_of(key), 0))

@@ -1,7 +1,7 @@
 """Orders and customers: `order_events` (one row per order, merging its payment and refund),
 `order_lines`, and `customers` with the day of their first paid order — the sources the daily
 sales and customer metrics are computed from — and `item_sales_daily`, what sold per day, channel
-and SKU, derived like them.
+and SKU, and `customer_periods`, distinct customers per week and month, derived like them.
 
 Revision ID: 0005
 Revises: 0004
@@ -119,8 +119,26 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("date", "channel", "sku", name=op.f("pk_item_sales_daily")),
     )
 
+    op.create_table(
+        "customer_periods",
+        sa.Column("granularity", sa.String(length=8), nullable=False),
+        sa.Column("period_start", sa.Date(), nullable=False),
+        sa.Column("total_customers", sa.Integer(), nullable=False),
+        sa.Column("new_customers", sa.Integer(), nullable=False),
+        sa.Column("returning_customers", sa.Integer(), nullable=False),
+        sa.CheckConstraint(
+            "granularity IN ('week', 'month')", name=op.f("ck_customer_periods_granularity_known")
+        ),
+        sa.CheckConstraint(
+            "returning_customers = total_customers - new_customers",
+            name=op.f("ck_customer_periods_returning_is_rest"),
+        ),
+        sa.PrimaryKeyConstraint("granularity", "period_start", name=op.f("pk_customer_periods")),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("customer_periods")
     op.drop_table("item_sales_daily")
     op.drop_table("customers")
     op.drop_table("order_lines")

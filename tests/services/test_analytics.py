@@ -503,6 +503,25 @@ def test_channel_filter_applies_to_every_sales_figure(db: Engine) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("granularity", "days", "last_bucket"),
+    [
+        # The last week, 30 March – 2 April, in the app: alice (31 March), first paid 10 February.
+        (WEEK, RANGE, (D(2026, 3, 30), 0, 1)),
+        # One clipped month, 4 – 31 March, in the app: carol new; dave and alice paid before it.
+        (MONTH, DateRange(D(2026, 3, 4), D(2026, 3, 31)), (D(2026, 3, 4), 1, 2)),
+    ],
+)
+def test_with_a_channel_filter_a_customer_first_seen_before_the_range_returns_in_the_last_bucket(
+    db: Engine, granularity: Granularity, days: DateRange, last_bucket: tuple[Any, ...]
+) -> None:
+    # Regression: such a customer has no first day in the range to match; the unmatched (NULL) first
+    # day fell through every comparison of the bucket tree into the last bucket and counted as new.
+    main_shop().load(db)
+    board = read(db, days, granularity, ("app",))
+    assert rows_of(board.customers, "period", "new", "returning")[-1] == last_bucket
+
+
 def test_every_channel_selected_reads_as_no_filter(db: Engine) -> None:
     main_shop().load(db)
     for granularity in Granularity:

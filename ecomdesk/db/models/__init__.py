@@ -6,7 +6,14 @@ from ecomdesk.db.models.audit import AuditEntry
 from ecomdesk.db.models.files import FileBlob, StoredFile
 from ecomdesk.db.models.identity import DeviceSession, Permission, Role, User, UserProfile, role_permissions
 from ecomdesk.db.models.inventory import InventoryItem, MovementKind, StockMovement
-from ecomdesk.db.models.orders import Customer, ItemSalesDaily, OrderEvent, OrderLine, OrderStatus
+from ecomdesk.db.models.orders import (
+    Customer,
+    CustomerPeriod,
+    ItemSalesDaily,
+    OrderEvent,
+    OrderLine,
+    OrderStatus,
+)
 from ecomdesk.db.models.reports import Report
 from ecomdesk.db.models.settings import SystemSetting
 
@@ -18,6 +25,7 @@ __all__ = [
     "Base",
     "Customer",
     "CustomerMetric",
+    "CustomerPeriod",
     "DeviceSession",
     "FileBlob",
     "InventoryItem",

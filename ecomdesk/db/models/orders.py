@@ -150,3 +150,25 @@ class ItemSalesDaily(Base):
     units: Mapped[int] = mapped_column(Integer, nullable=False)
     #: Σ quantity × unit price of those lines.
     revenue: Mapped[Decimal] = mapped_column(Money, nullable=False)
+
+
+class CustomerPeriod(Base):
+    """Distinct paying customers per ISO week and per calendar month, all channels, with the new
+    ones (first paid order ever in the period) — what `customer_metrics` is for a day. Distinct
+    customers do not add up from days, so the dashboard's weeks and months would otherwise regroup a
+    year of orders by customer. Derived by `db.metrics` for every period holding a recomputed day."""
+
+    __tablename__ = "customer_periods"
+    __table_args__ = (
+        PrimaryKeyConstraint("granularity", "period_start"),
+        CheckConstraint("granularity IN ('week', 'month')", name="granularity_known"),
+        CheckConstraint("returning_customers = total_customers - new_customers", name="returning_is_rest"),
+    )
+
+    #: 'week' (ISO, from Monday) or 'month'.
+    granularity: Mapped[str] = mapped_column(String(8), nullable=False)
+    #: The period's first day (a Monday, or the 1st).
+    period_start: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    total_customers: Mapped[int] = mapped_column(Integer, nullable=False)
+    new_customers: Mapped[int] = mapped_column(Integer, nullable=False)
+    returning_customers: Mapped[int] = mapped_column(Integer, nullable=False)
