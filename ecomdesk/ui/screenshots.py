@@ -36,6 +36,7 @@ from ecomdesk.ui.connection import DEMO_LABEL, ProfileDialog, Target
 from ecomdesk.ui.errors import Severity, UserMessage
 from ecomdesk.ui.login import ChangePasswordDialog, LoginWindow
 from ecomdesk.ui.main_window import MainWindow
+from ecomdesk.ui.pages import import_dialog
 from ecomdesk.ui.pages.dashboard import DashboardPage
 from ecomdesk.ui.pages.inventory import InventoryPage
 from ecomdesk.ui.pages.inventory_import import ImportDialog
@@ -314,6 +315,18 @@ DASHBOARD_RANGES: Final = {
 }
 
 
+#: Order events with the mistakes people make: another currency, an unknown status, a time without
+#: its offset. Its order ids are made up, so nothing matches the demo.
+SAMPLE_ORDERS: Final = """order_id,customer_id,channel,amount,currency,status,occurred_at
+X-1001,C900001,web,59.90,EUR,paid,2026-11-27T09:15:00+01:00
+X-1002,C900002,mobile_app,24.50,EUR,paid,2026-11-27T09:40:00+01:00
+X-1001,C900001,web,19.90,EUR,refunded,2026-11-27T10:05:00+01:00
+X-1003,C900003,web,12.00,USD,paid,2026-11-27T10:07:00+01:00
+X-1004,C900004,web,10.00,EUR,shipped,2026-11-27T10:09:00+01:00
+X-1005,C900005,web,10.00,EUR,paid,2026-11-27 10:09
+"""
+
+
 def _dashboard(window: MainWindow, camera: Camera, runner: TaskRunner) -> None:
     """The whole dashboard (every card and chart, not just what fits the window) at each
     granularity, the first with the crosshair on a day, and the rows behind the revenue card."""
@@ -351,6 +364,18 @@ def _dashboard(window: MainWindow, camera: Camera, runner: TaskRunner) -> None:
         settle(runner, "the revenue card's rows")
         camera.shoot(dialog, "dashboard-trace")
         dialog.close()
+    with tempfile.TemporaryDirectory(prefix="ecomdesk-screenshots-") as folder:
+        sample = Path(folder) / "orders.csv"
+        sample.write_text(SAMPLE_ORDERS, encoding="utf-8")
+        importer = page.import_orders()
+        if isinstance(importer, import_dialog.ImportDialog):
+            importer.load_file(sample)
+            wait_until(
+                lambda: importer.is_settled and importer.import_result is not None, "the orders preview"
+            )
+            settle(runner, "the orders preview")
+            camera.shoot(importer, "orders-import")
+            importer.close()
     page.scroll_area.verticalScrollBar().setValue(0)
 
 

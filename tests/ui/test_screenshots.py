@@ -34,6 +34,7 @@ WINDOWS = [
     "dashboard-day",
     "dashboard-week",
     "dashboard-month",
+    "orders-import",
     "dashboard-trace",
 ]
 
