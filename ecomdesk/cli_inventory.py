@@ -26,7 +26,9 @@ KINDS = ("receive", "ship", "correct", "reserve", "release")
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The `import` and `stock` commands."""
-    imports = sub.add_parser("import", help="read data from a file: inventory items from CSV")
+    imports = sub.add_parser(
+        "import", help="read data from a file: inventory items from CSV, order events from CSV or JSON Lines"
+    )
     what = imports.add_subparsers(dest="import_command", metavar="WHAT", required=True)
     inventory = what.add_parser(
         "inventory",
@@ -43,6 +45,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     inventory.add_argument(
         "--dry-run", action="store_true", help="check the file and list what would change; write nothing"
     )
+    from ecomdesk import cli_orders
+
+    cli_orders.add_parser(what)
 
     stock = sub.add_parser("stock", help="move stock (receive, ship, correct, …) and read its history")
     action = stock.add_subparsers(dest="stock_command", metavar="ACTION", required=True)
@@ -76,6 +81,10 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 def run(args: argparse.Namespace) -> int:
     if args.command == "import":
+        if args.import_command == "orders":
+            from ecomdesk import cli_orders
+
+            return cli_orders.run(args)
         return _import_inventory(args)
     if args.stock_command == "adjust":
         return _adjust(args)

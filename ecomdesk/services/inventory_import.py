@@ -46,14 +46,14 @@ _COLUMNS: Final = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 #: Item details an update may change; the levels are compared separately (they move stock).
 _DETAILS: Final = ("name", "category", "supplier", "price", "cost", "reorder_level")
 _UTF8_BOM: Final = b"\xef\xbb\xbf"
-_SAVE_AS: Final = (
+SAVE_AS: Final = (
     'Save it from your spreadsheet as "CSV UTF-8" (comma or semicolon separated) and import that.'
 )
 #: Rows between progress reports and cancel checks while reading, and per write statement.
 _CHUNK: Final = 2_000
 _WRITE_CHUNK: Final = 25_000
 _ZERO: Final = Decimal("0.00")
-_DELIMITER_NAMES: Final = {",": "comma", ";": "semicolon", "\t": "tab"}
+DELIMITER_NAMES: Final = {",": "comma", ";": "semicolon", "\t": "tab"}
 _MAX_REASON: Final = 500
 
 ProgressFn = Callable[[int, int], None]
@@ -151,10 +151,10 @@ class ImportResult:
             outcome = (
                 "nothing can be imported until they are fixed" if self.dry_run else "nothing was imported"
             )
-            return f"{bad:,} {_plural(bad, 'row')} {verb} problems; {outcome}."
+            return f"{bad:,} {plural(bad, 'row')} {verb} problems; {outcome}."
         total = len(self.rows)
         return (
-            f"{total:,} {_plural(total, 'row')}: {self.created:,} new, {self.updated:,} changed, "
+            f"{total:,} {plural(total, 'row')}: {self.created:,} new, {self.updated:,} changed, "
             f"{self.unchanged:,} unchanged."
         )
 
@@ -168,35 +168,35 @@ class ImportRejected(ValidationError):
         super().__init__({"file": result.summary}, result.summary)
 
 
-def _plural(count: int, word: str) -> str:
+def plural(count: int, word: str) -> str:
     return word if count == 1 else word + "s"
 
 
 # -- reading the file ---------------------------------------------------------------------------
 
 
-def _decode(data: bytes) -> str:
+def decode_text(data: bytes) -> str:
     """The file's text, or an `ImportFileError` saying what the file is instead and what to do."""
     if not data.strip():
         raise ImportFileError("The file is empty.")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise ImportFileError(
             'This file is UTF-16 text (what Excel calls "Unicode Text"), which the import does not read. '
-            + _SAVE_AS
+            + SAVE_AS
         )
     if data.startswith(b"PK\x03\x04"):
         raise ImportFileError(
-            "This is an Excel workbook (.xlsx) or another zip archive, not a CSV file. " + _SAVE_AS
+            "This is an Excel workbook (.xlsx) or another zip archive, not a CSV file. " + SAVE_AS
         )
     if data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
-        raise ImportFileError("This is an old Excel workbook (.xls), not a CSV file. " + _SAVE_AS)
+        raise ImportFileError("This is an old Excel workbook (.xls), not a CSV file. " + SAVE_AS)
     if data.startswith(b"%PDF-"):
-        raise ImportFileError("This is a PDF document, not a CSV file. " + _SAVE_AS)
+        raise ImportFileError("This is a PDF document, not a CSV file. " + SAVE_AS)
     nul = data.find(b"\x00")
     if nul >= 0:
         line = data.count(b"\n", 0, nul) + 1
         raise ImportFileError(
-            f"This is not a text file: line {line} holds binary data (a NUL byte). " + _SAVE_AS
+            f"This is not a text file: line {line} holds binary data (a NUL byte). " + SAVE_AS
         )
     body = data[len(_UTF8_BOM) :] if data.startswith(_UTF8_BOM) else data
     try:
@@ -207,16 +207,16 @@ def _decode(data: bytes) -> str:
         guess = bytes([byte]).decode("cp1252", errors="replace")
         raise ImportFileError(
             f"Line {line} is not UTF-8 text: byte 0x{byte:02X} (“{guess}” in Windows-1252). The file "
-            f"was probably saved in an older encoding. {_SAVE_AS}"
+            f"was probably saved in an older encoding. {SAVE_AS}"
         ) from None
 
 
-def _sniff_delimiter(text: str) -> str:
+def sniff_delimiter(text: str) -> str:
     """Comma, semicolon (what Excel writes where the decimal separator is a comma) or tab, by
     which one the header line holds most of; comma when none."""
     first = re.match(r"[^\r\n]*", text)
     header = first.group() if first else ""
-    counts = {d: header.count(d) for d in _DELIMITER_NAMES}
+    counts = {d: header.count(d) for d in DELIMITER_NAMES}
     best = max(counts, key=lambda d: counts[d])
     return best if counts[best] > counts[","] else ","
 
@@ -311,7 +311,7 @@ class _RowChecker:
         if len(cells) != self.width:
             problems[""] = (
                 f"This line has {len(cells)} cells but the header has {self.width}: look for a stray "
-                f"{_DELIMITER_NAMES[self.delimiter]} or a missing quote. The line was not checked further."
+                f"{DELIMITER_NAMES[self.delimiter]} or a missing quote. The line was not checked further."
             )
             cells = [*cells, *([""] * self.width)][: self.width]
             fields = ItemFields(
@@ -366,10 +366,10 @@ def _read(parse: Callable[[str], Any], value: str, key: str, problems: dict[str,
         return None
 
 
-def _check_file(data: bytes, steps: _Steps) -> list[_Checked]:
+def _check_file(data: bytes, steps: ImportSteps) -> list[_Checked]:
     """Every data row of the file, checked on its own and against the rows before it."""
-    text_ = _decode(data)
-    delimiter = _sniff_delimiter(text_)
+    text_ = decode_text(data)
+    delimiter = sniff_delimiter(text_)
     reader = csv.reader(io.StringIO(text_, newline=""), delimiter=delimiter)
     # An estimate until the end (exact unless quoted cells hold line breaks).
     steps.expect(text_.count("\n") - 1)
@@ -390,14 +390,14 @@ def _check_file(data: bytes, steps: _Steps) -> list[_Checked]:
             if len(rows) % _CHUNK == 0:
                 steps.at(len(rows))
     except csv.Error as exc:
-        raise ImportFileError(f"Line {reader.line_num} cannot be read as CSV ({exc}). {_SAVE_AS}") from None
+        raise ImportFileError(f"Line {reader.line_num} cannot be read as CSV ({exc}). {SAVE_AS}") from None
     if not rows:
         raise ImportFileError("The file has a header line but no rows to import.")
     steps.expect(len(rows))
     return rows
 
 
-class _Steps:
+class ImportSteps:
     """Progress in rows, and the cancel check between chunks of them. Reading and checking counts
     each row once; a commit counts every row a second time while it writes, so the bar keeps
     moving through the database work instead of waiting at the end."""
@@ -548,7 +548,7 @@ FROM changed WHERE stock_delta <> 0 OR reserved_delta <> 0 ORDER BY id
 """
 
 
-def _write(uow: UnitOfWork, changed: list[_Checked], file_name: str, steps: _Steps) -> None:
+def _write(uow: UnitOfWork, changed: list[_Checked], file_name: str, steps: ImportSteps) -> None:
     """Stage the new and changed rows by COPY, then write them with set-based statements, a chunk
     of lines at a time so progress moves and a cancel is heard while the database works."""
     session = uow.session
@@ -614,7 +614,7 @@ class InventoryImport:
     ) -> ImportResult:
         """What a commit would do now, row by row, with every problem; writes nothing (so it
         works on a read-only copy too: checking a file against a snapshot is harmless)."""
-        steps = _Steps(progress, cancelled, passes=1)
+        steps = ImportSteps(progress, cancelled, passes=1)
         with self.ctx.read(actor, "inventory.write") as uow:
             rows = _check_file(data, steps)
             _classify(uow.session, rows, lock=False)
@@ -635,7 +635,7 @@ class InventoryImport:
         against the items as they are then (locked until the commit): any problem raises
         `ImportRejected` with the full result, and nothing is written. `cancelled` is asked once
         more after the lock, before anything is written."""
-        steps = _Steps(progress, cancelled, passes=2)
+        steps = ImportSteps(progress, cancelled, passes=2)
         with self.ctx.write(actor, "inventory.write") as uow:
             rows = _check_file(data, steps)
             _classify(uow.session, rows, lock=True)

@@ -177,6 +177,12 @@ class SettingsService:
                     row.value = value
                     row.updated_by = me.user_id
             uow.session.flush()
+            if "timezone" in changed:
+                # Shop days are stored with every order: a new zone moves them, and the metrics.
+                # (Imported here: the order import reads the settings through this module.)
+                from ecomdesk.services.orders import rederive_shop_days
+
+                rederive_shop_days(uow.session.connection(), zoneinfo.ZoneInfo(changed["timezone"]))
             uow.audit(
                 "settings.changed",
                 "settings",

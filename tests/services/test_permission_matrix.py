@@ -10,6 +10,7 @@ import io
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -17,6 +18,7 @@ from sqlalchemy import Engine, text
 
 from ecomdesk.db.catalog import BUILTIN_ROLES, PERMISSIONS
 from ecomdesk.db.models import MovementKind, metadata
+from ecomdesk.services.analytics import DashboardQuery, DateRange
 from ecomdesk.services.auth import EVERYONE
 from ecomdesk.services.context import Actor, ServiceContext
 from ecomdesk.services.errors import PermissionDenied, ReadOnlyError
@@ -379,6 +381,46 @@ def _import_commit(e: Env) -> Call:
     return lambda: e.api.importer.commit(e.actor, data, "items.csv")
 
 
+# -- orders --
+
+
+def _orders_file() -> bytes:
+    """A one-row file with an order of its own."""
+    header = "order_id,customer_id,channel,amount,currency,status,occurred_at"
+    return f"{header}\nOPS-{next(_SKUS)},C-1,web,9.00,EUR,paid,2026-11-20T10:00:00Z\n".encode()
+
+
+@op("orders.preview", _needs("analytics.write"), READ)
+def _orders_preview(e: Env) -> Call:
+    data = _orders_file()
+    return lambda: e.api.orders.preview(e.actor, data, "orders.csv")
+
+
+@op("orders.commit", _needs("analytics.write"), WRITE)
+def _orders_commit(e: Env) -> Call:
+    data = _orders_file()
+    return lambda: e.api.orders.commit(e.actor, data, "orders.csv")
+
+
+# -- analytics --
+
+
+@op("analytics.dashboard", _needs("analytics.read"), READ)
+def _dashboard(e: Env) -> Call:
+    days = DateRange(date(2026, 11, 1), date(2026, 11, 27))
+    return lambda: e.api.analytics.dashboard(e.actor, DashboardQuery(days))
+
+
+@op("analytics.today", _needs("analytics.read"), READ)
+def _today(e: Env) -> Call:
+    return lambda: e.api.analytics.today(e.actor)
+
+
+@op("analytics.record_event", _needs("analytics.write"), WRITE)
+def _record_event(e: Env) -> Call:
+    return lambda: e.api.analytics.record_event(e.actor, "page_view", 1, {"channel": "web"})
+
+
 # -- tables (grids and exports) --
 
 TABLE_READ = {
@@ -388,6 +430,11 @@ TABLE_READ = {
     "stock_movements": _needs("inventory.read"),
     "reports": _needs("reports.read"),
     "activity": _needs("audit.read"),
+    "sales_metrics": _needs("analytics.read"),
+    "customer_metrics": _needs("analytics.read"),
+    "orders": _needs("analytics.read"),
+    "order_lines": _needs("analytics.read"),
+    "analytics_events": _needs("analytics.read"),
 }
 
 
@@ -460,6 +507,8 @@ def test_the_matrix_covers_every_public_service_method() -> None:
         ("inventory", "InventoryService"),
         ("stock", "StockService"),
         ("importer", "InventoryImport"),
+        ("orders", "OrderImport"),
+        ("analytics", "AnalyticsService"),
     )
     for service_name, service in services:
         module_name = "inventory_import" if service_name == "importer" else service_name
