@@ -221,20 +221,24 @@ def sniff_delimiter(text: str) -> str:
     return best if counts[best] > counts[","] else ","
 
 
-def _columns(header: list[str]) -> dict[str, int]:
-    """Each known column's position; an `ImportFileError` naming every missing, unknown or repeated one."""
-    names = [cell.strip().lower() for cell in header]
+def header_positions(
+    header: list[str], required: tuple[str, ...], optional: tuple[str, ...]
+) -> dict[str, int]:
+    """Each known column's position (names compared trimmed and in lower case); an
+    `ImportFileError` naming every missing, unknown or repeated column. Shared by every CSV import."""
+    known = required + optional
     positions: dict[str, int] = {}
     repeated: list[str] = []
     unknown: list[str] = []
-    for index, name in enumerate(names):
+    for index, cell in enumerate(header):
+        name = cell.strip().lower()
         shown = name or f"(no name, column {index + 1})"
         if name in positions:
             repeated.append(f"{shown} (columns {positions[name] + 1} and {index + 1})")
-        elif name not in _COLUMNS:
+        elif name not in known:
             unknown.append(shown)
         positions.setdefault(name, index)
-    missing = [name for name in REQUIRED_COLUMNS if name not in positions]
+    missing = [name for name in required if name not in positions]
     if repeated:
         raise ImportFileError(f"Columns appear twice: {', '.join(repeated)}. Keep one of each.")
     if missing or unknown:
@@ -244,11 +248,11 @@ def _columns(header: list[str]) -> dict[str, int]:
         if unknown:
             parts.append(f"Unknown columns: {', '.join(unknown)}.")
         parts.append(
-            f"Expected: {', '.join(REQUIRED_COLUMNS)}, and optionally {', '.join(OPTIONAL_COLUMNS)} "
+            f"Expected: {', '.join(required)}, and optionally {', '.join(optional)} "
             "(in any order, one header line)."
         )
         raise ImportFileError(" ".join(parts))
-    return {name: positions[name] for name in _COLUMNS if name in positions}
+    return {name: positions[name] for name in known if name in positions}
 
 
 @dataclass(slots=True)
@@ -379,7 +383,9 @@ def _check_file(data: bytes, steps: ImportSteps) -> list[_Checked]:
             header = next(reader, None)  # blank lines above the header
         if header is None:
             raise ImportFileError("The file is empty.")
-        checker = _RowChecker(_columns(header), len(header), delimiter)
+        checker = _RowChecker(
+            header_positions(header, REQUIRED_COLUMNS, OPTIONAL_COLUMNS), len(header), delimiter
+        )
         rows: list[_Checked] = []
         last_line = reader.line_num
         for cells in reader:

@@ -69,6 +69,7 @@ from ecomdesk.services.inventory_import import (
     ProgressFn,
     RowAction,
     decode_text,
+    header_positions,
     plural,
     sniff_delimiter,
 )
@@ -505,36 +506,6 @@ def _json_error(exc: json.JSONDecodeError, unit: str, position: int) -> str:
     return f"{exc.msg}{at} {unit} {position}"
 
 
-def _columns(header: list[str]) -> dict[str, int]:
-    """Each known column's position; an `ImportFileError` naming every missing, unknown or repeated one."""
-    positions: dict[str, int] = {}
-    repeated: list[str] = []
-    unknown: list[str] = []
-    for index, cell in enumerate(header):
-        name = cell.strip().lower()
-        shown = name or f"(no name, column {index + 1})"
-        if name in positions:
-            repeated.append(f"{shown} (columns {positions[name] + 1} and {index + 1})")
-        elif name not in _COLUMNS:
-            unknown.append(shown)
-        positions.setdefault(name, index)
-    missing = [name for name in REQUIRED_COLUMNS if name not in positions]
-    if repeated:
-        raise ImportFileError(f"Columns appear twice: {', '.join(repeated)}. Keep one of each.")
-    if missing or unknown:
-        parts = []
-        if missing:
-            parts.append(f"Missing columns: {', '.join(missing)}.")
-        if unknown:
-            parts.append(f"Unknown columns: {', '.join(unknown)}.")
-        parts.append(
-            f"Expected: {', '.join(REQUIRED_COLUMNS)}, and optionally {', '.join(OPTIONAL_COLUMNS)} "
-            "(in any order, one header line)."
-        )
-        raise ImportFileError(" ".join(parts))
-    return {name: positions[name] for name in _COLUMNS if name in positions}
-
-
 def _csv_events(text_: str, shop: _Shop) -> Iterator[_Event]:
     delimiter = sniff_delimiter(text_)
     checker = _Checker(shop, decimal_comma=delimiter != ",")
@@ -545,7 +516,7 @@ def _csv_events(text_: str, shop: _Shop) -> Iterator[_Event]:
             header = next(reader, None)  # blank lines above the header
         if header is None:
             raise ImportFileError("The file is empty.")
-        columns = _columns(header)
+        columns = header_positions(header, REQUIRED_COLUMNS, OPTIONAL_COLUMNS)
         width = len(header)
         o, c, ch, a, cu, s, t = (columns[name] for name in REQUIRED_COLUMNS)
         li, me = columns.get("lines"), columns.get("metadata")
