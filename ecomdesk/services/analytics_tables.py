@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any, Final, cast
 
@@ -47,6 +47,7 @@ from ecomdesk.services.tables import (
     FilterKind,
     FilterSpec,
     Kind,
+    Row,
     Source,
     SqlTable,
     TableSpec,
@@ -122,6 +123,22 @@ def _sales_channels(session: Session) -> list[Choice]:
     return _distinct_choices(session, SALES.c.channel)
 
 
+class _FiguresTable(SqlTable[Row]):
+    """What every analytics list shares: its permission, records built field by field from the
+    columns of the same name, and the channels a `channel` filter offers."""
+
+    permission = PERMISSION
+    row_type: type[Row]
+
+    def record(self, row: RowMapping) -> Row:
+        return self.row_type(**{f.name: row[f.name] for f in fields(cast(Any, self.row_type))})
+
+    def choices_query(self, session: Session, key: str) -> list[Choice]:
+        if key == "channel":
+            return _sales_channels(session)
+        return super().choices_query(session, key)
+
+
 # -- sales_metrics --------------------------------------------------------------------------------
 
 
@@ -153,11 +170,11 @@ SALES_METRICS_SPEC: Final = TableSpec(
 )
 
 
-class SalesMetricsTable(SqlTable[SalesMetricRow]):
+class SalesMetricsTable(_FiguresTable[SalesMetricRow]):
     """Revenue (payments less refunds), orders and customers per shop day and channel."""
 
     spec = SALES_METRICS_SPEC
-    permission = PERMISSION
+    row_type = SalesMetricRow
 
     def source(self) -> Source:
         s = SALES.c
@@ -187,14 +204,6 @@ class SalesMetricsTable(SqlTable[SalesMetricRow]):
             case "channel":
                 return one_of(s.channel, key, value)
         return super().filter(key, value)
-
-    def record(self, row: RowMapping) -> SalesMetricRow:
-        return SalesMetricRow(**{name: row[name] for name in SalesMetricRow.__dataclass_fields__})
-
-    def choices_query(self, session: Session, key: str) -> list[Choice]:
-        if key == "channel":
-            return _sales_channels(session)
-        return super().choices_query(session, key)
 
 
 # -- customer_metrics -----------------------------------------------------------------------------
@@ -226,11 +235,11 @@ CUSTOMER_METRICS_SPEC: Final = TableSpec(
 )
 
 
-class CustomerMetricsTable(SqlTable[CustomerMetricRow]):
+class CustomerMetricsTable(_FiguresTable[CustomerMetricRow]):
     """Customers per shop day, all channels together: new on their first paid day, else returning."""
 
     spec = CUSTOMER_METRICS_SPEC
-    permission = PERMISSION
+    row_type = CustomerMetricRow
 
     def source(self) -> Source:
         c = DAILY_CUSTOMERS.c
@@ -255,9 +264,6 @@ class CustomerMetricsTable(SqlTable[CustomerMetricRow]):
             case "to":
                 return c.date <= filter_date(key, value)
         return super().filter(key, value)
-
-    def record(self, row: RowMapping) -> CustomerMetricRow:
-        return CustomerMetricRow(**{name: row[name] for name in CustomerMetricRow.__dataclass_fields__})
 
 
 # -- orders ---------------------------------------------------------------------------------------
@@ -309,12 +315,12 @@ ORDERS_SPEC: Final = TableSpec(
 )
 
 
-class OrdersTable(SqlTable[OrderRow]):
+class OrdersTable(_FiguresTable[OrderRow]):
     """One row per order (its payment and refund merged), newest first, with the day the customer
     first paid — so a trace of customers shows who was new."""
 
     spec = ORDERS_SPEC
-    permission = PERMISSION
+    row_type = OrderRow
 
     def source(self) -> Source:
         o, c = ORDERS.c, CUSTOMERS.c
@@ -367,12 +373,7 @@ class OrdersTable(SqlTable[OrderRow]):
                 return one_of(o.order_id, key, value)
         return super().filter(key, value)
 
-    def record(self, row: RowMapping) -> OrderRow:
-        return OrderRow(**{name: row[name] for name in OrderRow.__dataclass_fields__})
-
     def choices_query(self, session: Session, key: str) -> list[Choice]:
-        if key == "channel":
-            return _sales_channels(session)
         if key == "status":
             return [Choice(status.value, status.value.capitalize()) for status in OrderStatus]
         return super().choices_query(session, key)
@@ -417,12 +418,12 @@ ORDER_LINES_SPEC: Final = TableSpec(
 )
 
 
-class OrderLinesTable(SqlTable[OrderLineRow]):
+class OrderLinesTable(_FiguresTable[OrderLineRow]):
     """What orders contained, with their order's channel and paid day (the units behind top
     sellers, sell-through and days of cover)."""
 
     spec = ORDER_LINES_SPEC
-    permission = PERMISSION
+    row_type = OrderLineRow
 
     def source(self) -> Source:
         line, o = LINES.c, ORDERS.c
@@ -463,14 +464,6 @@ class OrderLinesTable(SqlTable[OrderLineRow]):
                 return one_of(line.order_id, key, value)
         return super().filter(key, value)
 
-    def record(self, row: RowMapping) -> OrderLineRow:
-        return OrderLineRow(**{name: row[name] for name in OrderLineRow.__dataclass_fields__})
-
-    def choices_query(self, session: Session, key: str) -> list[Choice]:
-        if key == "channel":
-            return _sales_channels(session)
-        return super().choices_query(session, key)
-
 
 # -- analytics_events -----------------------------------------------------------------------------
 
@@ -510,11 +503,11 @@ def event_channel() -> ColumnElement[str]:
     return channel
 
 
-class AnalyticsEventsTable(SqlTable[AnalyticsEventRow]):
+class AnalyticsEventsTable(_FiguresTable[AnalyticsEventRow]):
     """Recorded events (storefront sessions, page views, sign-ups …), newest first."""
 
     spec = ANALYTICS_EVENTS_SPEC
-    permission = PERMISSION
+    row_type = AnalyticsEventRow
 
     def source(self) -> Source:
         e = EVENTS.c
@@ -548,9 +541,6 @@ class AnalyticsEventsTable(SqlTable[AnalyticsEventRow]):
             case "channel":
                 return one_of(event_channel(), key, value)
         return super().filter(key, value)
-
-    def record(self, row: RowMapping) -> AnalyticsEventRow:
-        return AnalyticsEventRow(**{name: row[name] for name in AnalyticsEventRow.__dataclass_fields__})
 
     def choices_query(self, session: Session, key: str) -> list[Choice]:
         if key == "metric_type":
