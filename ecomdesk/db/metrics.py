@@ -59,6 +59,7 @@ _lines = metadata.tables[OrderLine.__tablename__]
 _items = metadata.tables[ItemSalesDaily.__tablename__]
 _periods = metadata.tables[CustomerPeriod.__tablename__]
 #: The granularities `customer_periods` keeps.
+DAY: Final = "day"
 WEEK: Final = "week"
 MONTH: Final = "month"
 
@@ -244,16 +245,29 @@ def _write_items(conn: Connection, paid_within: ColumnElement[bool]) -> None:
 
 
 def period_start(day: dt.date, granularity: str) -> dt.date:
-    """The first day of `day`'s ISO week (its Monday) or calendar month."""
+    """The first day of `day`'s period: the day itself, its ISO week (its Monday) or its month."""
+    if granularity == DAY:
+        return day
     return day - dt.timedelta(days=day.weekday()) if granularity == WEEK else day.replace(day=1)
 
 
+def next_period_start(start: dt.date, granularity: str) -> dt.date:
+    """The first day of the period after the one holding `start`."""
+    start = period_start(start, granularity)
+    if granularity == DAY:
+        return start + dt.timedelta(days=1)
+    return start + dt.timedelta(days=7) if granularity == WEEK else add_months(start, 1)
+
+
 def period_end(start: dt.date, granularity: str) -> dt.date:
-    """The last day of the week or month starting on `start`."""
-    if granularity == WEEK:
-        return start + dt.timedelta(days=6)
-    following = start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
-    return following - dt.timedelta(days=1)
+    """The last day of the period starting on `start`."""
+    return next_period_start(start, granularity) - dt.timedelta(days=1)
+
+
+def add_months(first: dt.date, months: int) -> dt.date:
+    """The first day of the month `months` after `first`'s month (negative: before)."""
+    index = first.year * 12 + first.month - 1 + months
+    return dt.date(index // 12, index % 12 + 1, 1)
 
 
 def _periods_of(days: Iterable[dt.date]) -> list[tuple[str, dt.date, dt.date]]:

@@ -2,7 +2,7 @@
 
 Every figure comes with a `Trace` (the table and filters that select the rows it was computed
 from), so a card's number can be opened as a grid and checked. The queries use only portable SQL
-(plain dates, no time zone arithmetic, month and week starts through `services.sql_dates`), so
+(plain dates, no time zone arithmetic; week and month buckets by date comparisons), so
 they run unchanged on the offline snapshot (SQLite); tests run them on both. `read_dashboard` is
 the whole read on a session of either database; the service adds the permission and the unit of work.
 
@@ -59,7 +59,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from ecomdesk.db.catalog import DEFAULT_SETTINGS
-from ecomdesk.db.metrics import shop_day
+from ecomdesk.db.metrics import add_months, next_period_start, period_end, period_start, shop_day
 from ecomdesk.db.models import AnalyticsData, CustomerPeriod, InventoryItem, ItemSalesDaily, SystemSetting
 from ecomdesk.services.analytics_tables import (
     CUSTOMERS,
@@ -74,7 +74,6 @@ from ecomdesk.services.errors import ValidationError
 from ecomdesk.services.inventory import group_summaries
 from ecomdesk.services.row_table import csv_field, csv_text
 from ecomdesk.services.settings import KEYS
-from ecomdesk.services.sql_dates import add_months, next_start, period_start, python_start
 from ecomdesk.services.tables import Column, Kind, csv_quote
 
 
@@ -385,19 +384,11 @@ class Periods:
         start = days.start
         while start <= days.end:
             starts.append(start)
-            start = next_start(python_start(start, granularity), granularity)
+            start = next_period_start(start, granularity)
         self.starts: tuple[dt.date, ...] = tuple(starts)
-
-    def of(self, day: dt.date) -> dt.date:
-        """The (clipped) first day of the period holding `day`, which lies in the range."""
-        return max(python_start(day, self.granularity), self.range.start)
 
     def index(self, day: dt.date) -> int:
         return bisect.bisect_right(self.starts, day) - 1
-
-    def sql(self, column: ColumnElement[Any]) -> ColumnElement[dt.date]:
-        """The unclipped period start of a date column (clip with `of`)."""
-        return period_start(column, self.granularity)
 
     def key(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
         """What to group a date column of the range by: the day itself, or its period's index
@@ -854,8 +845,8 @@ def _whole_periods(periods: Periods) -> tuple[list[dt.date], list[tuple[dt.date,
     whole: list[dt.date] = []
     partial: list[tuple[dt.date, dt.date]] = []
     for start in periods.starts:
-        end = next_start(python_start(start, periods.granularity), periods.granularity) - dt.timedelta(days=1)
-        if python_start(start, periods.granularity) == start and end <= periods.range.end:
+        end = period_end(start, periods.granularity)
+        if period_start(start, periods.granularity) == start and end <= periods.range.end:
             whole.append(start)
         else:
             partial.append((start, min(end, periods.range.end)))
@@ -1160,7 +1151,7 @@ def _health(channels: Sequence[str], inventory: _Inventory, selling: _Selling) -
 
 def _cohort_start(days: DateRange) -> dt.date:
     """The first day a cohort customer may have first paid on: in the range, the last 12 months."""
-    last_month = python_start(days.end, Granularity.MONTH)
+    last_month = period_start(days.end, Granularity.MONTH)
     return max(days.start, add_months(last_month, -(COHORT_MONTHS - 1)))
 
 
@@ -1173,7 +1164,7 @@ def _cohort_counts(
     channels that month, and only orders in those channels count as coming back."""
     o, c = _ORDERS_C, _CUSTOMERS_C
     first = _cohort_start(days)
-    months = [python_start(first, Granularity.MONTH)]
+    months = [period_start(first, Granularity.MONTH)]
     while (following := add_months(months[-1], 1)) <= days.end:
         months.append(following)
     # Months as indexes into `months` (every date here lies in [first, the range's end]).
@@ -1208,7 +1199,7 @@ def _cohorts_dataset(
     and the share of each cohort that paid again N months later (up to the range's end)."""
     first = _cohort_start(days)
     rows = []
-    start = python_start(first, Granularity.MONTH)
+    start = period_start(first, Granularity.MONTH)
     while start <= days.end:
         size = counts.get((start, 0), 0)
         shares: list[Decimal | None] = []

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from ecomdesk.db import metrics
 from ecomdesk.db.engine import make_engine
+from ecomdesk.db.metrics import add_months
 from ecomdesk.db.models import AnalyticsData, InventoryItem, OrderEvent, OrderLine, metadata
 from ecomdesk.services.analytics import (
     SEGMENTS,
@@ -41,7 +42,6 @@ from ecomdesk.services.analytics import (
 from ecomdesk.services.errors import PermissionDenied, ValidationError
 from ecomdesk.services.listing import ListQuery
 from ecomdesk.services.registry import Services
-from ecomdesk.services.sql_dates import add_months, month_start, python_start, week_start
 from ecomdesk.services.tables import Column, Kind
 from tests.services.conftest import FakeClock, MakeUser, Staff, audit_entries, row_count
 
@@ -356,25 +356,6 @@ def test_periods_are_every_day_week_or_month_touched_clipped_to_the_range() -> N
     )
     assert Periods(RANGE, MONTH).starts == (D(2026, 3, 4), D(2026, 4, 1))
     assert Periods(DateRange(D(2026, 3, 1), D(2026, 3, 1)), MONTH).starts == (D(2026, 3, 1),)
-
-
-# -- month and week starts in SQL -----------------------------------------------------------------
-
-
-def test_month_and_week_starts_agree_with_python_on_both_databases(db: Engine) -> None:
-    """Every day of 2023-2024 (a leap year, weeks crossing years) through the SQL constructs."""
-    days = [D(2023, 1, 1) + dt.timedelta(days=n) for n in range(731)]
-    shop = Shop()
-    for n, day in enumerate(days):
-        shop.order(f"T-{n}", "t", "web", "1.00", day)
-    shop.load(db)
-    o = OrderEvent.__table__.c
-    with db.connect() as conn:
-        found = conn.execute(select(o.paid_date, week_start(o.paid_date), month_start(o.paid_date))).all()
-    assert len(found) == len(days)
-    for day, week, month in found:
-        assert (week, month) == (python_start(day, WEEK), python_start(day, MONTH)), day
-        assert week.weekday() == 0
 
 
 # -- the KPIs -------------------------------------------------------------------------------------
