@@ -234,6 +234,16 @@ class UsageError(RuntimeError):
     """The command line cannot work as given; the message says what to change."""
 
 
+def read_input(name: str) -> tuple[Path, bytes]:
+    """An input file named on the command line and its bytes; a file that cannot be read is a
+    usage error (exit 2), not a refusal."""
+    path = Path(name)
+    try:
+        return path, path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {name}: {exc.strerror or exc}") from exc
+
+
 def resolved_url(args: argparse.Namespace) -> str:
     from ecomdesk.bootstrap import resolve_database_url
 

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ecomdesk.cli import UsageError, acting_actor, add_acting_options, add_database_options, resolved_url
+from ecomdesk.cli import (
+    acting_actor,
+    add_acting_options,
+    add_database_options,
+    read_input,
+    resolved_url,
+)
 
 if TYPE_CHECKING:
     from ecomdesk.services.orders import OrderImportResult
@@ -46,11 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from ecomdesk.services.orders import PREVIEW_ROWS, OrdersRejected
     from ecomdesk.services.registry import Services
 
-    path = Path(args.file)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read {args.file}: {exc.strerror or exc}") from exc
+    path, data = read_input(args.file)
     url = resolved_url(args)
     engine = build_engine(url)
     try:
