@@ -6,6 +6,7 @@ from ecomdesk.db.models.audit import AuditEntry
 from ecomdesk.db.models.files import FileBlob, StoredFile
 from ecomdesk.db.models.identity import DeviceSession, Permission, Role, User, UserProfile, role_permissions
 from ecomdesk.db.models.inventory import InventoryItem, MovementKind, StockMovement
+from ecomdesk.db.models.jobs import Job
 from ecomdesk.db.models.orders import (
     Customer,
     CustomerPeriod,
@@ -14,7 +15,7 @@ from ecomdesk.db.models.orders import (
     OrderLine,
     OrderStatus,
 )
-from ecomdesk.db.models.reports import Report
+from ecomdesk.db.models.reports import Report, ReportChunk
 from ecomdesk.db.models.settings import SystemSetting
 
 metadata = Base.metadata
@@ -30,12 +31,14 @@ __all__ = [
     "FileBlob",
     "InventoryItem",
     "ItemSalesDaily",
+    "Job",
     "MovementKind",
     "OrderEvent",
     "OrderLine",
     "OrderStatus",
     "Permission",
     "Report",
+    "ReportChunk",
     "Role",
     "SalesMetric",
     "StockMovement",
