@@ -698,9 +698,13 @@ def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return case((condition, 1), else_=0)
 
 
-def _customer_pass(session: Session, days: DateRange, channels: Sequence[str]) -> _Customers:
-    """One row per customer over the paid orders of the range and the segments' 12 months (what
-    they last paid, how often, how much), counted per segment and as customers of the range.
+def customer_segment_rows(days: DateRange, channels: Sequence[str]) -> Select[Any]:
+    """One row per customer with a paid order in the range or in the segments' 12 months up to its
+    end: `customer_id`, `segment` (a `SEGMENTS` key; None for one whose paid orders all lie before
+    the 12 months), `last` (their last paid day), `orders` and `spend` (paid in the 12 months),
+    and `first` (with a channel filter: their first paid day ever when it lies in the range;
+    otherwise None). The dashboard counts these rows per segment; the customer-segments report
+    lists them — one rule for both.
 
     Segments: recency, frequency and monetary value over the paid orders of the 365 days up to the
     range's end; every customer with one lands in exactly one segment (the first rule of
@@ -745,14 +749,21 @@ def _customer_pass(session: Session, days: DateRange, channels: Sequence[str]) -
         (s.last >= within(180), "at_risk"),
         else_="hibernating",
     ).label("segment")
+    return select(s.customer_id, segment, s.last, s.orders, s.spend, s.first)
+
+
+def _customer_pass(session: Session, days: DateRange, channels: Sequence[str]) -> _Customers:
+    """The customers of the range and of the segments' 12 months (`customer_segment_rows`),
+    counted per segment and as customers of the range, in one pass."""
+    s = customer_segment_rows(days, channels).subquery("segmented").c
     in_range = s.last >= days.start  # the last paid order in the range: a customer of the range
     stmt = select(
-        segment,
+        s.segment,
         func.count(),
         func.sum(s.spend),
         func.sum(_flag(in_range)),
         func.sum(_flag(and_(in_range, s.first.is_not(None)))),
-    ).group_by(segment)
+    ).group_by(s.segment)
     now = new = 0
     segments: dict[str, tuple[int, Decimal]] = {}
     for key, customers, spend, in_range_count, new_count in session.execute(stmt):

@@ -105,6 +105,11 @@ def _available() -> ColumnElement[int]:
     return c.stock - c.reserved
 
 
+#: The inventory list's "Low stock" rule in parts (available ≤ threshold), for the reports.
+low_stock_threshold = _threshold
+available_units = _available
+
+
 class InventoryTable(SqlTable[InventoryRow]):
     spec = INVENTORY_SPEC
     permission = "inventory.read"
