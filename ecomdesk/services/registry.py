@@ -15,7 +15,7 @@ from ecomdesk.services.context import ServiceContext
 from ecomdesk.services.inventory import INVENTORY_SPEC, InventoryService
 from ecomdesk.services.inventory_import import InventoryImport
 from ecomdesk.services.orders import OrderImport
-from ecomdesk.services.reports import REPORTS_SPEC, ReportsTable
+from ecomdesk.services.reports import REPORTS_SPEC, ReportService
 from ecomdesk.services.roles import ROLES_SPEC, RoleService, RolesTable
 from ecomdesk.services.settings import SettingsService
 from ecomdesk.services.stock import MOVEMENTS_SPEC, StockService
@@ -35,6 +35,7 @@ class Services:
     settings: SettingsService
     analytics: AnalyticsService
     orders: OrderImport
+    reports: ReportService
     #: Every list the app shows, by view name (`ecomdesk export <name>`, the grids).
     tables: dict[str, Table[Any]] = field(default_factory=dict)
 
@@ -62,12 +63,13 @@ class Services:
         users = UserService(ctx)
         inventory = InventoryService(ctx)
         stock = StockService(ctx)
+        reports = ReportService(ctx)
         listed: tuple[Table[Any], ...] = (
             users.table,
             RolesTable(ctx),
             inventory.table,
             stock.movements,
-            ReportsTable(ctx),
+            reports.table,
             ActivityTable(ctx),
             *(table(ctx) for table in ANALYTICS_TABLES),
         )
@@ -83,5 +85,6 @@ class Services:
             SettingsService(ctx),
             AnalyticsService(ctx),
             OrderImport(ctx),
+            reports,
             tables,
         )

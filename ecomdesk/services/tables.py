@@ -28,6 +28,7 @@ from ecomdesk.services.errors import ServiceError, ValidationError
 from ecomdesk.services.listing import ListQuery, Page, SortKey, check_window
 
 Row = TypeVar("Row")
+T = TypeVar("T")
 
 #: Characters that make a spreadsheet treat a cell as a formula (OWASP "CSV injection").
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -397,6 +398,23 @@ def partial_path(target: Path) -> Path:
     return target.with_name(target.name + ".part")
 
 
+def write_file(target: Path, write: Callable[[IO[bytes]], T], cancelled: CancelledFn | None = None) -> T:
+    """`write(stream)` into `<target>.part`, renamed to `target` only when complete: a cancelled
+    or failed write leaves nothing behind, and an existing file stays as it was until then."""
+    part = partial_path(target)
+    try:
+        with part.open("wb", buffering=_EXPORT_BUFFER) as out:
+            result = write(out)
+        if cancelled is not None and cancelled():  # cancelled after the last row: no file wanted
+            raise ExportCancelled()
+        part.replace(target)
+    except OSError as exc:
+        raise ServiceError(f"Could not write {target}: {exc.strerror or exc}.") from exc
+    finally:
+        part.unlink(missing_ok=True)
+    return result
+
+
 def export_csv_file(
     table: Table[Any],
     actor: Actor,
@@ -408,21 +426,14 @@ def export_csv_file(
     progress: ProgressFn | None = None,
     cancelled: CancelledFn | None = None,
 ) -> int:
-    """`table.export_csv` into a file: written as `<target>.part` and renamed only when complete."""
-    part = partial_path(target)
-    try:
-        with part.open("wb", buffering=_EXPORT_BUFFER) as out:
-            rows = table.export_csv(
-                actor, query, out, columns=columns, bom=bom, progress=progress, cancelled=cancelled
-            )
-        if cancelled is not None and cancelled():  # cancelled after the last row: no file wanted
-            raise ExportCancelled()
-        part.replace(target)
-    except OSError as exc:
-        raise ServiceError(f"Could not write {target}: {exc.strerror or exc}.") from exc
-    finally:
-        part.unlink(missing_ok=True)
-    return rows
+    """`table.export_csv` into a file (see `write_file`)."""
+    return write_file(
+        target,
+        lambda out: table.export_csv(
+            actor, query, out, columns=columns, bom=bom, progress=progress, cancelled=cancelled
+        ),
+        cancelled,
+    )
 
 
 def with_window(query: ListQuery, offset: int, limit: int, known_total: int | None) -> ListQuery:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import io
 import itertools
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
@@ -25,6 +27,7 @@ from ecomdesk.services.errors import PermissionDenied, ReadOnlyError
 from ecomdesk.services.inventory import ItemFields
 from ecomdesk.services.listing import ListQuery
 from ecomdesk.services.registry import Services
+from ecomdesk.services.reports import ReportRequest
 from ecomdesk.services.stock import Adjustment
 from ecomdesk.services.users import ProfileFields, UserFields
 from tests.services.conftest import PASSWORD, MakeUser, png, role_id
@@ -63,8 +66,12 @@ class Op:
     name: str
     #: None: any signed-in user; otherwise any one of these permissions.
     needs: frozenset[str] | None
-    writes: bool
+    #: READ, WRITE, or AUDITED: a read that leaves an audit entry when it can (a report run
+    #: straight to a file: it works on a read-only snapshot too, unaudited there).
+    writes: bool | str
     prepare: Callable[[Env], Call]
+    #: Needed as well as one of `needs` (a report kind's own permission).
+    also: frozenset[str] = frozenset()
 
 
 def _needs(*codes: str) -> frozenset[str]:
@@ -81,14 +88,16 @@ def _with_avatar(env: Env, who: Actor) -> Actor:
 
 
 OPS: list[Op] = []
-READ, WRITE = False, True
+READ, WRITE, AUDITED = False, True, "audited"
 
 
-def op(name: str, needs: frozenset[str] | None, writes: bool) -> Callable[[Callable[[Env], Call]], None]:
+def op(
+    name: str, needs: frozenset[str] | None, writes: bool | str, also: frozenset[str] = frozenset()
+) -> Callable[[Callable[[Env], Call]], None]:
     """Register a call: `prepare(env)` sets up what the call needs (as admin) and returns it."""
 
     def register(prepare: Callable[[Env], Call]) -> None:
-        OPS.append(Op(name, needs, writes, prepare))
+        OPS.append(Op(name, needs, writes, prepare, also))
 
     return register
 
@@ -421,6 +430,85 @@ def _record_event(e: Env) -> Call:
     return lambda: e.api.analytics.record_event(e.actor, "page_view", 1, {"channel": "web"})
 
 
+# -- reports (low-stock: the kind needs inventory.read as well) --
+
+_LOW_STOCK = ReportRequest("low-stock")
+_KIND = _needs("inventory.read")
+
+
+def _completed_report(e: Env) -> int:
+    report_id = e.services.reports.request(e.admin, _LOW_STOCK).id
+    e.services.reports.run_pending("matrix")
+    return report_id
+
+
+@op("reports.kinds", _needs("reports.generate"), READ)
+def _report_kinds(e: Env) -> Call:
+    return lambda: e.api.reports.kinds(e.actor)
+
+
+@op("reports.defaults", _needs("reports.generate"), READ, _KIND)
+def _report_defaults(e: Env) -> Call:
+    return lambda: e.api.reports.defaults(e.actor, "low-stock")
+
+
+@op("reports.choices", _needs("reports.generate"), READ, _KIND)
+def _report_choices(e: Env) -> Call:
+    return lambda: e.api.reports.choices(e.actor, "low-stock", "category")
+
+
+@op("reports.default_title", _needs("reports.generate"), READ, _KIND)
+def _report_title(e: Env) -> Call:
+    return lambda: e.api.reports.default_title(e.actor, "low-stock", {})
+
+
+@op("reports.request", _needs("reports.generate"), WRITE, _KIND)
+def _report_request(e: Env) -> Call:
+    return lambda: e.api.reports.request(e.actor, _LOW_STOCK)
+
+
+@op("reports.rerun", _needs("reports.generate"), WRITE, _KIND)
+def _report_rerun(e: Env) -> Call:
+    report_id = _completed_report(e)
+    return lambda: e.api.reports.rerun(e.actor, report_id)
+
+
+@op("reports.delete", _needs("reports.generate"), WRITE, _KIND)
+def _report_delete(e: Env) -> Call:
+    report_id = _completed_report(e)
+    return lambda: e.api.reports.delete(e.actor, [report_id])
+
+
+@op("reports.get", _needs("reports.read"), READ)
+def _report_get(e: Env) -> Call:
+    report_id = _completed_report(e)
+    return lambda: e.api.reports.get(e.actor, report_id)
+
+
+@op("reports.preview", _needs("reports.read"), READ, _KIND)
+def _report_preview(e: Env) -> Call:
+    report_id = _completed_report(e)
+    return lambda: e.api.reports.preview(e.actor, report_id)
+
+
+@op("reports.write_content", _needs("reports.read"), READ, _KIND)
+def _report_content(e: Env) -> Call:
+    report_id = _completed_report(e)
+    return lambda: e.api.reports.write_content(e.actor, report_id, io.BytesIO())
+
+
+@op("reports.save", _needs("reports.read"), READ, _KIND)
+def _report_save(e: Env) -> Call:
+    report_id = _completed_report(e)
+    target = Path(tempfile.mkdtemp()) / "report.csv"
+    return lambda: e.api.reports.save(e.actor, report_id, target)
+
+
+@op("reports.run_to_file", _needs("reports.generate"), AUDITED, _KIND)
+def _report_run(e: Env) -> Call:
+    return lambda: e.api.reports.run_to_file(e.actor, _LOW_STOCK, None, out=io.BytesIO())
+
+
 # -- tables (grids and exports) --
 
 TABLE_READ = {
@@ -473,8 +561,8 @@ def fingerprint(engine: Engine) -> dict[str, str]:
     return result
 
 
-def _allowed(needs: frozenset[str] | None, held: frozenset[str]) -> bool:
-    return needs is None or bool(needs & held)
+def _allowed(op: Op, held: frozenset[str]) -> bool:
+    return (op.needs is None or bool(op.needs & held)) and op.also <= held
 
 
 ROLES = [*BUILTIN_ROLES, NOBODY, *PERMISSIONS]
@@ -509,6 +597,7 @@ def test_the_matrix_covers_every_public_service_method() -> None:
         ("importer", "InventoryImport"),
         ("orders", "OrderImport"),
         ("analytics", "AnalyticsService"),
+        ("reports", "ReportService"),
     )
     for service_name, service in services:
         module_name = "inventory_import" if service_name == "importer" else service_name
@@ -519,8 +608,10 @@ def test_the_matrix_covers_every_public_service_method() -> None:
             if not name.startswith("_") and callable(getattr(getattr(module, service), name))
         }
         # Signing in and resuming are what make an actor (tested in test_auth); bootstrapping is
-        # the database owner's, with no actor at all (test_cli).
-        missing = methods - covered - {"auth.authenticate", "auth.resume", "users.bootstrap_user"}
+        # the database owner's, with no actor at all (test_cli); a report runner acts for each
+        # report's requester, checked when it generates (test_reports).
+        unacted = {"auth.authenticate", "auth.resume", "users.bootstrap_user"}
+        missing = methods - covered - unacted - {"reports.run_next", "reports.run_pending"}
         assert not missing, f"add these to OPS: {sorted(missing)}"
     assert set(TABLE_READ) == set(Services.table_specs()), "add every table to TABLE_READ"
 
@@ -536,7 +627,7 @@ def test_each_call_is_allowed_or_refused_exactly_as_the_matrix_says(
     for op in OPS:
         call = op.prepare(env)
         before = fingerprint(engine)
-        expected = _allowed(op.needs, held)
+        expected = _allowed(op, held)
         try:
             call()
         except PermissionDenied:
@@ -546,7 +637,7 @@ def test_each_call_is_allowed_or_refused_exactly_as_the_matrix_says(
                 wrong.append(f"{op.name}: refused but changed the database")
             continue
         if not expected:
-            wrong.append(f"{op.name}: allowed but needs {sorted(op.needs or ())}")
+            wrong.append(f"{op.name}: allowed but needs {sorted(op.needs or ())} and {sorted(op.also)}")
         elif not op.writes and fingerprint(engine) != before:
             wrong.append(f"{op.name}: a read changed the database")
         elif op.writes and fingerprint(engine)["audit_log"] == before["audit_log"]:
@@ -562,7 +653,7 @@ def test_read_only_mode_refuses_every_write_and_changes_nothing(
     for op in OPS:
         call = op.prepare(Env(services, engine, env.admin, env.actor, make_user, read_only))
         before = fingerprint(engine)
-        if op.writes:
+        if op.writes is WRITE:
             with pytest.raises(ReadOnlyError):
                 call()
         else:
