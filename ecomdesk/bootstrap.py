@@ -90,6 +90,18 @@ def prepare_demo(
             say("Filling the demo database with sample data (first start only) …")
             seed_demo_data(engine, hash_password=hash_password, progress=say)
             seeded = True
+            generate_queued_reports(engine, "demo", progress=say)
     finally:
         engine.dispose()
     return DemoDatabase(server=server, url=url, started_server=started, seeded=seeded)
+
+
+def generate_queued_reports(engine: Engine, what: str, progress: Callable[[str], None] | None = None) -> int:
+    """Generate every report waiting in the queue here and now (the seed's examples), as the
+    desktop app's runner would; returns how many."""
+    from ecomdesk.services.jobs import runner_name
+    from ecomdesk.services.registry import Services
+
+    if progress is not None:
+        progress("Generating the example reports …")
+    return len(Services.build(engine).reports.run_pending(runner_name(what)))

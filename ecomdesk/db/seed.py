@@ -76,9 +76,10 @@ def is_seeded(engine: Engine) -> bool:
 #: Tables the demo fills; roles, permissions and migrations' bookkeeping are left alone.
 #: Referencing tables come first, so SQLite can delete them in this order.
 DEMO_TABLES: Final = (
-    "stock_movements", "audit_log", "reports", "analytics_data", "customer_metrics", "sales_metrics",
-    "item_sales_daily", "customer_periods", "order_lines", "order_events", "customers",
-    "inventory_items", "device_sessions", "user_profiles", "files", "file_blobs", "users", "settings",
+    "stock_movements", "audit_log", "jobs", "report_chunks", "reports", "analytics_data",
+    "customer_metrics", "sales_metrics", "item_sales_daily", "customer_periods", "order_lines",
+    "order_events", "customers", "inventory_items", "device_sessions", "user_profiles", "files",
+    "file_blobs", "users", "settings",
 )  # fmt: skip
 
 
@@ -149,7 +150,7 @@ def seed_demo_data(
         counts["order_events"], counts["order_lines"] = _write_orders(ctx, shop, made, catalogue)
         counts.update(_derive_metrics(ctx))
         counts["analytics_data"] = _seed_analytics(ctx, shop, made, samples, round(400 * scale))
-        reports = _seed_reports(ctx, shop, staff, n_items)
+        reports = _seed_reports(ctx, shop, staff)
         counts["reports"] = len(reports)
         movements = _seed_stock_movements(ctx, staff, samples)
         counts["stock_movements"] = len(movements)
@@ -1381,72 +1382,91 @@ class _Report:
 
 
 #: How many example reports `_report_plans` makes.
-_REPORTS: Final = 7
+_REPORTS: Final = 8
 
 
-def _report_plans(
-    staff_count: int, items: int, requested: Sequence[dt.date]
-) -> list[tuple[str, str, str, dict[str, Any], int]]:
-    """(title, kind, format, parameters, size) for each example report; `requested` holds the
-    shop day each was asked for on. A sales summary covers only days that were over by then."""
+def _report_plans(requested: Sequence[dt.date]) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """(title, kind, format, parameters) for each example report, parameters in the stored form
+    the report kinds give them; `requested` holds the shop day each was asked for on. A sales
+    summary covers only days that were over by then."""
     last_full_day = requested[0] - dt.timedelta(days=1)
     thirty_days = last_full_day - dt.timedelta(days=29)
     month_end = requested[1].replace(day=1) - dt.timedelta(days=1)
     month_start = month_end.replace(day=1)
+    as_of = requested[7] - dt.timedelta(days=1)
     return [
         ("Sales summary - last 30 days", "sales-summary", "csv",
-         {"date_from": thirty_days.isoformat(), "date_to": last_full_day.isoformat(),
-          "channels": list(CHANNELS), "group_by": "day"}, 30 * len(CHANNELS) * 48),
+         {"date_from": thirty_days.isoformat(), "date_to": last_full_day.isoformat(), "granularity": "day",
+          "channels": []}),
         (f"Sales summary - {month_start:%B %Y}", "sales-summary", "json",
-         {"date_from": month_start.isoformat(), "date_to": month_end.isoformat(), "channels": list(CHANNELS),
-          "group_by": "week"}, 5 * len(CHANNELS) * 120),
-        ("Inventory valuation - all categories", "inventory-valuation", "csv",
-         {"category": None, "include_archived": False}, items * 96),
-        ("Inventory valuation - Electronics", "inventory-valuation", "json",
-         {"category": "Electronics", "include_archived": False}, items // 10 * 180),
-        ("Low stock - default threshold", "low-stock", "csv",
-         {"threshold": catalog.DEFAULT_SETTINGS["inventory.low_stock_threshold"], "category": None},
-         items // 6 * 84),
-        ("Low stock - Apparel", "low-stock", "csv", {"threshold": 25, "category": "Apparel"}, 0),
-        ("Staff directory", "user-directory", "csv", {"include_inactive": False}, staff_count * 120),
+         {"date_from": month_start.isoformat(), "date_to": month_end.isoformat(), "granularity": "week",
+          "channels": []}),
+        ("Inventory valuation by category", "inventory-valuation", "csv",
+         {"group_by": "category", "include_archived": False}),
+        ("Inventory valuation by supplier", "inventory-valuation", "json",
+         {"group_by": "supplier", "include_archived": False}),
+        ("Low stock - reorder levels", "low-stock", "csv", {"threshold": None, "category": None}),
+        ("Low stock - Apparel", "low-stock", "csv", {"threshold": 25, "category": "Apparel"}),
+        ("Staff directory", "user-directory", "csv", {"include_inactive": False}),
+        (f"Customer segments as of {as_of.isoformat()}", "customer-segments", "csv",
+         {"as_of": as_of.isoformat(), "channels": [], "segment": None}),
     ]  # fmt: skip
 
 
-def _seed_reports(ctx: _Context, shop: _Shop, staff: list[_Staff], items: int) -> list[_Report]:
-    """A few finished reports and one that failed, requested by admins and managers."""
+def _seed_reports(ctx: _Context, shop: _Shop, staff: list[_Staff]) -> list[_Report]:
+    """Example reports requested by admins and managers: one failed long ago, the others waiting in
+    the queue — the demo's first start generates them (`bootstrap.prepare_demo`), as any app would."""
     rng = ctx.py_rng("reports")
     authors = [person for person in staff if person.active and person.role != catalog.VIEWER]
     days_ago = sorted((rng.uniform(0.5, 45.0) for _ in range(_REPORTS)), reverse=True)
     requested = [ctx.anchor - dt.timedelta(days=age) for age in days_ago]
-    plans = _report_plans(len(staff), items, [shop_day(moment, shop.zone) for moment in requested])
+    plans = _report_plans([shop_day(moment, shop.zone) for moment in requested])
     failed_title = "Low stock - Apparel"
     rows: list[dict[str, Any]] = []
     made: list[tuple[str, str, dict[str, Any], _Staff, dt.datetime]] = []
-    for (title, kind, fmt, parameters, size), created in zip(plans, requested, strict=True):
+    for (title, kind, fmt, parameters), created in zip(plans, requested, strict=True):
         author = rng.choice(authors)
         failed = title == failed_title
+        finished = created + dt.timedelta(seconds=rng.uniform(1.5, 60.0)) if failed else None
         rows.append(
             {
                 "title": title,
                 "kind": kind,
                 "parameters": parameters,
                 "format": fmt,
-                "status": "failed" if failed else "completed",
+                "status": "failed" if failed else "pending",
                 "error": "canceling statement due to statement timeout" if failed else None,
                 "generated_by": author.id,
                 "file_path": None,
-                "size_bytes": None if failed else max(size, 64),
+                "size_bytes": None,
+                "started_at": created if failed else None,
+                "finished_at": finished,
                 "created_at": created,
-                "updated_at": created + dt.timedelta(seconds=rng.uniform(1.5, 60.0 if failed else 20.0)),
+                "updated_at": finished or created,
             }
         )
         made.append((kind, fmt, parameters, author, created))
     reports = _table("reports")
-    ids = ctx.conn.execute(insert(reports).returning(reports.c.id, sort_by_parameter_order=True), rows)
-    ctx.report(f"reports: {len(rows)}")
+    ids = list(
+        ctx.conn.execute(
+            insert(reports).returning(reports.c.id, sort_by_parameter_order=True), rows
+        ).scalars()
+    )
+    waiting = [
+        {
+            "queue": "report",
+            "payload": {"report_id": int(report_id)},
+            "status": "queued",
+            "created_at": row["created_at"],
+        }
+        for report_id, row in zip(ids, rows, strict=True)
+        if row["status"] == "pending"
+    ]
+    ctx.conn.execute(insert(_table("jobs")), waiting)
+    ctx.report(f"reports: {len(rows)} ({len(waiting)} queued)")
     return [
         _Report(int(report_id), kind, fmt, parameters, author, created)
-        for report_id, (kind, fmt, parameters, author, created) in zip(ids.scalars(), made, strict=True)
+        for report_id, (kind, fmt, parameters, author, created) in zip(ids, made, strict=True)
     ]
 
 

@@ -17,6 +17,8 @@ Claiming needs PostgreSQL (SKIP LOCKED); an offline snapshot has no runner.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import socket
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -49,6 +51,12 @@ class ClaimedJob:
     def exhausted(self) -> bool:
         """Claimed more often than `MAX_ATTEMPTS`: earlier runners died while working on it."""
         return self.attempts > MAX_ATTEMPTS
+
+
+def runner_name(what: str) -> str:
+    """How a runner names itself in `jobs.claimed_by`: which machine and process, and what it is
+    ("app", "worker", "demo") — what a DBA looking at a stuck job wants to know."""
+    return f"{socket.gethostname()}:{os.getpid()} {what}"
 
 
 def enqueue(session: Session | Connection, queue: str, payload: Mapping[str, Any]) -> int:

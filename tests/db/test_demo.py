@@ -41,6 +41,16 @@ def test_demo_prints_a_url_where_psql_sees_every_table_seeded_and_reuses_it(user
                   "permissions", "settings")  # fmt: skip
         for table in seeded:
             assert int(_psql(url, f"SELECT count(*) FROM {table}")) > 0, table
+        # The example reports were generated: all but the one that failed long ago have content,
+        # and the queue is empty.
+        statuses = _psql(url, "SELECT status || ':' || count(*) FROM reports GROUP BY status ORDER BY status")
+        assert statuses.split() == ["completed:7", "failed:1"]
+        without_content = (
+            "SELECT count(*) FROM reports r WHERE status = 'completed' AND size_bytes <>"
+            " (SELECT sum(length(data)) FROM report_chunks c WHERE c.report_id = r.id)"
+        )
+        assert int(_psql(url, without_content)) == 0
+        assert int(_psql(url, "SELECT count(*) FROM jobs")) == 0
 
         _psql(url, "UPDATE settings SET value = '\"Kept Shop\"' WHERE key = 'shop.name'")
         again = _ecomdesk("demo", "--no-gui")
