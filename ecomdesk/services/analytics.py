@@ -503,7 +503,7 @@ def read_dashboard(
         "inventory": _inventory,
         "sessions": lambda s: _sessions(s, periods, channels, zone),
         "events": lambda s: _event_counts(s, periods, channels, zone),
-        "channels": _all_channels,
+        "channels": all_channels,
     }
     found = (run or in_sequence(session))(reads)
     sales_rows: list[_SalesDay] = found["sales"]
@@ -541,7 +541,7 @@ def dashboard_query_problems(query: DashboardQuery) -> dict[str, str]:
     return problems
 
 
-def _all_channels(session: Session) -> tuple[str, ...]:
+def all_channels(session: Session) -> tuple[str, ...]:
     stmt = select(_SALES_C.channel).distinct().order_by(_SALES_C.channel)
     return tuple(session.scalars(stmt))
 

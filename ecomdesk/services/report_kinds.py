@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Final
 from sqlalchemy.orm import Session
 
 from ecomdesk.services import report_queries as q
-from ecomdesk.services.analytics import SEGMENTS, _all_channels
+from ecomdesk.services.analytics import SEGMENTS, all_channels
 from ecomdesk.services.errors import ValidationError
 from ecomdesk.services.tables import Choice, Column, Kind
 
@@ -326,7 +326,7 @@ class SalesSummary(_DateRangeKind):
         if key == "granularity":
             return _choices(self._GRANULARITIES, {g: g.capitalize() for g in self._GRANULARITIES})
         if key == "channels":
-            return _choices(_all_channels(session))
+            return _choices(all_channels(session))
         return super().choices(session, key)
 
     def title_for(self, params: Mapping[str, Any]) -> str:
@@ -405,7 +405,7 @@ class CustomerSegments(ReportKind):
         if key == "segment":
             return [Choice(segment.key, segment.name) for segment in SEGMENTS]
         if key == "channels":
-            return _choices(_all_channels(session))
+            return _choices(all_channels(session))
         return super().choices(session, key)
 
     def title_for(self, params: Mapping[str, Any]) -> str:
