@@ -144,6 +144,32 @@ def load_actor(session: Session, user_id: int, session_id: int | None, now: dt.d
     return Actor(row.id, row.email, row.name, permissions, session_id, name, row.must_change_password)
 
 
+@contextmanager
+def database_errors() -> Iterator[None]:
+    """The database's expected failures as the service errors the UI explains: a lost or
+    unreachable server is `Unavailable`, a deadlock or serialization failure a `Conflict`."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+        if sqlstate.startswith("40"):
+            # A deadlock or serialization failure: the other transaction went through.
+            raise Conflict(
+                "Someone else changed the same data at the same moment. Nothing was changed; try again."
+            ) from exc
+        if sqlstate == "57014":
+            raise Unavailable(
+                "The database took too long to answer and the request was cancelled. Nothing was changed."
+            ) from exc
+        raise Unavailable(
+            "The database cannot be reached right now. Nothing was changed; try again in a moment."
+        ) from exc
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise Unavailable("The connection to the database was lost. Nothing was changed.") from exc
+        raise
+
+
 class ServiceContext:
     """What every service shares: the engine, the clock, and whether writes are allowed at all."""
 
@@ -173,29 +199,10 @@ class ServiceContext:
 
     @contextmanager
     def _unit(self, actor: Actor | None, permission: str | None) -> Iterator[UnitOfWork]:
-        try:
-            with self._sessions() as session:
-                now = self.clock()
-                current = self._authorise(session, actor, permission, now)
-                yield UnitOfWork(session, current, now)
-        except (OperationalError, InterfaceError) as exc:
-            sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
-            if sqlstate.startswith("40"):
-                # A deadlock or serialization failure: the other transaction went through.
-                raise Conflict(
-                    "Someone else changed the same data at the same moment. Nothing was changed; try again."
-                ) from exc
-            if sqlstate == "57014":
-                raise Unavailable(
-                    "The database took too long to answer and the request was cancelled. Nothing was changed."
-                ) from exc
-            raise Unavailable(
-                "The database cannot be reached right now. Nothing was changed; try again in a moment."
-            ) from exc
-        except DBAPIError as exc:
-            if exc.connection_invalidated:
-                raise Unavailable("The connection to the database was lost. Nothing was changed.") from exc
-            raise
+        with database_errors(), self._sessions() as session:
+            now = self.clock()
+            current = self._authorise(session, actor, permission, now)
+            yield UnitOfWork(session, current, now)
 
     def _authorise(
         self, session: Session, actor: Actor | None, permission: str | None, now: dt.datetime

@@ -33,7 +33,7 @@ from ecomdesk.db.metrics import shop_day
 from ecomdesk.db.models import Job, Report, ReportChunk, User
 from ecomdesk.db.models.reports import REPORT_FORMATS, REPORT_STATUSES
 from ecomdesk.services.analytics import shop_settings
-from ecomdesk.services.context import Actor, ServiceContext, UnitOfWork, load_actor
+from ecomdesk.services.context import Actor, ServiceContext, UnitOfWork, database_errors, load_actor
 from ecomdesk.services.errors import (
     Conflict,
     NotFound,
@@ -230,7 +230,10 @@ class ReportsTable(SqlTable[ReportRow]):
             return [Choice(status, status.capitalize()) for status in REPORT_STATUSES]
         if key == "kind":
             kinds = session.scalars(select(Report.kind).distinct().order_by(Report.kind))
-            return [Choice(kind, kind) for kind in kinds]
+            named = [
+                Choice(kind, REPORT_KINDS[kind].title if kind in REPORT_KINDS else kind) for kind in kinds
+            ]
+            return sorted(named, key=lambda choice: choice.label)
         return super().choices_query(session, key)
 
 
@@ -517,18 +520,20 @@ class ReportService:
     ) -> ReportOutcome | None:
         """Claim one due report job and generate it; None when there is none. `worker` names the
         runner ("host:pid app"); `cancelled` returning true releases the job for someone else."""
-        job = self.jobs.claim(QUEUE, worker)
-        if job is None:
-            return None
-        report_id = int(job.payload.get("report_id") or 0)
-        started = self._start(job, report_id)
+        with database_errors():
+            job = self.jobs.claim(QUEUE, worker)
+            if job is None:
+                return None
+            report_id = int(job.payload.get("report_id") or 0)
+            started = self._start(job, report_id)
         if isinstance(started, ReportOutcome):
             return started
         try:
             return self._generate(started, progress, cancelled)
         except _Stop as stop:
             if stop.reason == "released":
-                self._release(started)
+                with database_errors():
+                    self._release(started)
             return ReportOutcome(report_id, stop.reason)
         except Exception as exc:
             if _transient(exc):
@@ -540,7 +545,8 @@ class ReportService:
             if not isinstance(exc, ServiceError | DBAPIError):
                 log.exception("Report %s failed", report_id)
             error = _error_text(exc)
-            self._fail(started, error)
+            with database_errors():
+                self._fail(started, error)
             return ReportOutcome(report_id, "failed", error=error)
 
     def run_pending(
