@@ -3,6 +3,7 @@ says whether the database answers, which database it is, who is signed in and ho
 
 It owns two timers: `_refresh_timer` refreshes the visible page every `refresh_interval` seconds,
 and `_probe_timer` asks the database every few seconds after it stopped answering, until it does.
+It also owns this app's `ReportRunner`, which generates queued reports while the window is open.
 Everything that leaves the window (sign out, switch connection, quit) is a signal: the shell
 (`ui.app`) decides what comes next.
 """
@@ -44,6 +45,7 @@ from ecomdesk.ui.messages import MessageBar, open_folder
 from ecomdesk.ui.pages import PageSpec, pages_for
 from ecomdesk.ui.preferences import Preferences, ThemeMode
 from ecomdesk.ui.profile import ProfileDialog
+from ecomdesk.ui.report_runner import ReportRunner
 from ecomdesk.ui.session import AppSession, ConnectionState
 from ecomdesk.ui.tasks import Task
 from ecomdesk.ui.theme import Kind, is_theme_change, text_colour
@@ -110,6 +112,10 @@ class MainWindow(QMainWindow):
         session.refreshed.connect(self._refreshed)
         session.shop_changed.connect(self._shop_changed)
         self.preferences.changed.connect(self._preference_changed)
+
+        # While someone is signed in here, this app helps generate the shop's queued reports.
+        self.report_runner = session.report_runner = ReportRunner(session, parent=self)
+        self.report_runner.start()
 
         self._restore_layout()
         self._state_changed(session.state)
@@ -404,6 +410,7 @@ class MainWindow(QMainWindow):
         if isinstance(error, AuthenticationError) and not self._ended:
             self._ended = True
             self._refresh_timer.stop()
+            self.report_runner.stop()
             self.signed_out_elsewhere.emit(error.message)
 
     def _probe(self) -> None:
@@ -501,6 +508,7 @@ class MainWindow(QMainWindow):
         self.save_layout()
         self._refresh_timer.stop()
         self._probe_timer.stop()
+        self.report_runner.stop()  # a report being generated goes back to the queue
         super().closeEvent(event)
 
     def changeEvent(self, event: QEvent) -> None:

@@ -31,6 +31,7 @@ from ecomdesk.services.errors import Unavailable
 from ecomdesk.services.inventory import InventoryRow, ItemConflict
 from ecomdesk.services.listing import ListQuery
 from ecomdesk.services.registry import Services
+from ecomdesk.services.reports import ReportRequest
 from ecomdesk.ui.app import Shell, application
 from ecomdesk.ui.connection import DEMO_LABEL, ProfileDialog, Target
 from ecomdesk.ui.errors import Severity, UserMessage
@@ -40,6 +41,7 @@ from ecomdesk.ui.pages import import_dialog
 from ecomdesk.ui.pages.dashboard import DashboardPage
 from ecomdesk.ui.pages.inventory import InventoryPage
 from ecomdesk.ui.pages.inventory_import import ImportDialog
+from ecomdesk.ui.pages.reports import ReportsPage
 from ecomdesk.ui.pages.users import UsersPage
 from ecomdesk.ui.preferences import Preferences, ThemeMode
 from ecomdesk.ui.session import ConnectionState
@@ -379,6 +381,52 @@ def _dashboard(window: MainWindow, camera: Camera, runner: TaskRunner) -> None:
     page.scroll_area.verticalScrollBar().setValue(0)
 
 
+def _reports(window: MainWindow, camera: Camera, runner: TaskRunner) -> list[int]:
+    """The reports page with a report just generated, one waiting for a runner and (in the demo)
+    one that failed with its error in the details; the new-report form; a preview. Returns the
+    reports made here, which the caller deletes once the page is photographed."""
+    page = window.current_page
+    if not isinstance(page, ReportsPage):
+        return []
+    services, actor = page.session.services, page.session.actor
+    window.report_runner.stop()  # the waiting report stays waiting until the page is photographed
+    done = services.reports.request(actor, ReportRequest("inventory-valuation"))
+    services.reports.run_pending("screenshots")  # a tool's shortcut: generated here, not on the runner
+    waiting = services.reports.request(actor, ReportRequest("low-stock"))
+    model = page.grid.model
+    page.refresh()
+    wait_until(
+        lambda: (
+            model.row_of(waiting.id) is not None and model.row_of(done.id) is not None and not model.is_busy
+        ),
+        "the new reports in the list",
+    )
+    page.select_report(done.id)
+    settle(runner, "the selected report")
+    dialog = page.new_report()
+    if dialog is not None:
+        wait_until(lambda: dialog.loaded, "the kinds of report")
+        dialog.kind.setCurrentIndex(max(dialog.kind.findData("sales-summary"), 0))
+        wait_until(lambda: dialog.loaded and dialog.form_kind is not None, "the report's parameters")
+        settle(runner, "the default title")
+        camera.shoot(dialog, "new-report")
+        dialog.close()
+        dialog.deleteLater()
+    preview = page.open_report()
+    if preview is not None:
+        wait_until(lambda: preview.loaded, "the report's preview")
+        settle(runner, "the report's preview")
+        camera.shoot(preview, "report-preview")
+        preview.close()
+        preview.deleteLater()
+    failed = next(
+        (r for _row, r in model.loaded_records(0, model.rowCount() - 1) if r.status == "failed"), None
+    )
+    page.select_report(failed.id if failed is not None else done.id)
+    settle(runner, "the selected report")
+    return [done.id, waiting.id]
+
+
 def _main_window(shell: Shell, camera: Camera, actor: Actor) -> None:
     window = shell.show_main(actor)
     window.resize(WINDOW)
@@ -405,7 +453,11 @@ def _main_window(shell: Shell, camera: Camera, actor: Actor) -> None:
             _inventory(window, camera, shell.runner)
         if key == "dashboard":
             _dashboard(window, camera, shell.runner)
+        made = _reports(window, camera, shell.runner) if key == "reports" else []
         camera.shoot(window, key)
+        if made:  # the demo keeps only its own reports
+            shell.services.reports.delete(actor, made)
+            window.report_runner.start()
     window.show_page(window.page_keys()[0])
     window.messages.show_error(Unavailable("The database cannot be reached right now. Nothing was changed."))
     window.session.set_state(ConnectionState.RECONNECTING)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
@@ -15,6 +16,9 @@ from ecomdesk.services.settings import SystemSettings
 from ecomdesk.ui.preferences import Preferences
 from ecomdesk.ui.tasks import TaskRunner
 from ecomdesk.ui.theme import ThemeManager
+
+if TYPE_CHECKING:
+    from ecomdesk.ui.report_runner import ReportRunner
 
 
 class ConnectionState(enum.Enum):
@@ -56,6 +60,8 @@ class AppSession(QObject):
         self.last_refreshed: dt.datetime | None = None
         #: None until the main window has loaded them once.
         self.shop: SystemSettings | None = None
+        #: This app's report runner (the main window's; None on a bare session, as in page tests).
+        self.report_runner: ReportRunner | None = None
 
     @property
     def read_only(self) -> bool:

@@ -10,10 +10,10 @@ from PySide6.QtWidgets import QLabel, QMainWindow
 from pytestqt.qtbot import QtBot
 from sqlalchemy import insert
 
-from ecomdesk.db.models import Report
+from ecomdesk.db.models import AuditEntry
 from ecomdesk.services.listing import ListQuery
 from ecomdesk.services.registry import Services
-from ecomdesk.ui.pages.lists import ListPage, RecordDialog, reports_page
+from ecomdesk.ui.pages.lists import ListPage, RecordDialog, activity_page
 from ecomdesk.ui.session import AppSession
 from ecomdesk.ui.tasks import TaskRunner
 from tests.services.conftest import Staff
@@ -39,21 +39,29 @@ def test_a_list_without_deleting_says_so_and_enter_opens_the_record_read_only(
     qtbot: QtBot, services: Services, staff: Staff, runner: TaskRunner
 ) -> None:
     with services.ctx.engine.begin() as conn:
-        conn.execute(insert(Report), [{"title": "Stock by supplier", "kind": "stock", "status": "completed"}])
-    page = reports_page(AppSession(services, staff.manager, runner, database_label="test"))
+        conn.execute(
+            insert(AuditEntry),
+            [{"actor_email": "max@shop.example", "action": "stock.counted", "entity_type": "inventory_item"}],
+        )
+    entries = services.tables["activity"].page(staff.admin, ListQuery()).total
+    page = activity_page(AppSession(services, staff.admin, runner, database_label="test"))
     window = _show(qtbot, page)
     _select(page, 0)
     QTest.keyClick(page.grid.view, Qt.Key.Key_Delete)
     assert "deleting is not possible" in window.statusBar().currentMessage()
-    assert services.tables["reports"].page(staff.admin, ListQuery()).total == 1
+    assert services.tables["activity"].page(staff.admin, ListQuery()).total == entries
 
     QTest.keyClick(page.grid.view, Qt.Key.Key_Return)
     dialog = page.findChild(RecordDialog)
     assert dialog is not None and dialog.isVisible()
-    assert dialog.windowTitle() == "Stock by supplier"
+    assert dialog.windowTitle() == "stock.counted by max@shop.example"
     fields = {
         label.accessibleName(): label.text()
         for label in dialog.findChildren(QLabel)
         if label.accessibleName()
     }
-    assert (fields["Title"], fields["Kind"], fields["Status"]) == ("Stock by supplier", "stock", "completed")
+    assert (fields["Who"], fields["Action"], fields["Entity"]) == (
+        "max@shop.example",
+        "stock.counted",
+        "inventory_item",
+    )

@@ -36,6 +36,8 @@ WINDOWS = [
     "dashboard-month",
     "orders-import",
     "dashboard-trace",
+    "new-report",
+    "report-preview",
 ]
 
 

@@ -180,9 +180,13 @@ _REGISTRY["roles"] = replace(_REGISTRY["roles"], factory=_lazy("ecomdesk.ui.page
 _REGISTRY["inventory"] = replace(
     _REGISTRY["inventory"], factory=_lazy("ecomdesk.ui.pages.inventory", "InventoryPage")
 )
+_REGISTRY["reports"] = replace(
+    _REGISTRY["reports"], factory=_lazy("ecomdesk.ui.pages.reports", "ReportsPage")
+)
 # The lists that are a grid for now; their own issues build editing around the same grid.
-for _key in ("reports", "activity"):
-    _REGISTRY[_key] = replace(_REGISTRY[_key], factory=_lazy("ecomdesk.ui.pages.lists", f"{_key}_page"))
+_REGISTRY["activity"] = replace(
+    _REGISTRY["activity"], factory=_lazy("ecomdesk.ui.pages.lists", "activity_page")
+)
 
 
 def register_page(spec: PageSpec) -> None:

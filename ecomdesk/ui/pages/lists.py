@@ -1,7 +1,7 @@
 """Pages that are one list: a heading and the grid over one of the services' tables.
 
-Reports and activity start as such pages; their own issues add editing around the same grid, as the
-inventory page (`pages.inventory`) did. Enter (or a double-click) opens the selected record read-only;
+The activity log starts as such a page; its own issue adds more around the same grid, as the
+inventory and reports pages (`pages.inventory`, `pages.reports`) did. Enter (or a double-click) opens the selected record read-only;
 Delete says it is not possible here.
 """
 
@@ -97,10 +97,6 @@ class ListPage(QWidget):
         window = self.window()
         if isinstance(window, QMainWindow):
             window.statusBar().showMessage(text, 8000)
-
-
-def reports_page(session: AppSession) -> ListPage:
-    return ListPage(session, "reports", describe_record=lambda report: report.title)
 
 
 def activity_page(session: AppSession) -> ListPage:
