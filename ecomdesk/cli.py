@@ -152,9 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--columns", metavar="A,B,…", help="column keys in order (default: the shown ones)")
     export.add_argument("--bom", action="store_true", help="start with a UTF-8 byte-order mark (for Excel)")
 
-    from ecomdesk import cli_inventory
+    from ecomdesk import cli_inventory, cli_reports
 
     cli_inventory.add_parsers(sub)
+    cli_reports.add_parsers(sub)
 
     profile = sub.add_parser("profile", help="saved connection profiles")
     prof_sub = profile.add_subparsers(dest="profile_command", metavar="ACTION", required=True)
@@ -206,6 +207,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from ecomdesk import cli_inventory
 
                 return cli_inventory.run(args)
+            case "report":
+                from ecomdesk import cli_reports
+
+                return cli_reports.run(args)
             case None:
                 return _gui(args)
     except (ConfigurationError, EmbeddedServerError, UsageError) as exc:
@@ -292,7 +297,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _seed(args: argparse.Namespace) -> int:
-    from ecomdesk.bootstrap import build_engine
+    from ecomdesk.bootstrap import build_engine, generate_queued_reports
     from ecomdesk.db.seed import is_seeded, reset_demo_data, seed_demo_data
     from ecomdesk.services.passwords import hash_password
 
@@ -321,6 +326,7 @@ def _seed(args: argparse.Namespace) -> int:
             random_seed=args.random_seed,
             progress=lambda msg: print(msg, file=sys.stderr),
         )
+        generate_queued_reports(engine, "seed", progress=lambda msg: print(msg, file=sys.stderr))
     finally:
         engine.dispose()
     for table, count in summary.counts.items():
