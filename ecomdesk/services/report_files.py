@@ -17,36 +17,42 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import make_dataclass
 from decimal import Decimal
 from functools import cache
 from typing import Any, Final
 
-from ecomdesk.services.row_table import csv_field, csv_text
+from ecomdesk.services.row_table import csv_converter, csv_field
 from ecomdesk.services.tables import FORMULA_PREFIXES, Column, Kind, csv_quote
 
 #: Bytes gathered before a chunk is handed on (stored as one `report_chunks` row, or written).
 CHUNK_BYTES: Final = 1 << 20
 
 
-def _json_value(value: Any, kind: Kind) -> Any:
-    if value is None:
-        return None
-    if kind in (Kind.INTEGER, Kind.CHANGE):
-        return int(value)
-    if kind is Kind.BOOL:
-        return bool(value)
+def _json_decimal(value: Any) -> Any:
+    """Money and other decimals as exact decimal text ("12.40"), never a float."""
     if isinstance(value, Decimal):
         return format(value, "f")
-    if isinstance(value, dt.datetime):
-        moment = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-        return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if kind.numeric and isinstance(value, int | float):
-        return format(Decimal(str(value)), "f")
-    return value if isinstance(value, str | int | float | bool) else str(value)
+    return format(Decimal(str(value)), "f") if isinstance(value, int | float) else str(value)
+
+
+def _json_text(value: Any) -> Any:
+    return value if isinstance(value, str) else str(value)
+
+
+def _json_converter(kind: Kind) -> Callable[[Any], Any]:
+    """How one kind's (non-empty) values appear in the JSON document: counts as numbers, decimals
+    as text, days and times as ISO 8601 (times in UTC, as in the CSV)."""
+    if kind in (Kind.INTEGER, Kind.CHANGE):
+        return int
+    if kind is Kind.BOOL:
+        return bool
+    if kind.numeric:
+        return _json_decimal
+    if kind in (Kind.DATE, Kind.DATETIME):
+        return csv_converter(kind)
+    return _json_text
 
 
 class ReportEncoder:
@@ -69,8 +75,9 @@ class ReportEncoder:
         self.columns = tuple(columns)
         self.parameters = dict(parameters)
         self.generated_at = generated_at
-        self._kinds = [column.kind for column in self.columns]
         self._keys = [column.key for column in self.columns]
+        self._converters = [csv_converter(column.kind) for column in self.columns]
+        self._json_converters = [_json_converter(column.kind) for column in self.columns]
         self._first = True
 
     def head(self) -> bytes:
@@ -79,23 +86,24 @@ class ReportEncoder:
         head = {
             "report": self.kind,
             "parameters": self.parameters,
-            "generated_at": _json_value(self.generated_at, Kind.DATETIME),
+            "generated_at": csv_converter(Kind.DATETIME)(self.generated_at),
             "columns": self._keys,
         }
         text = json.dumps(head, ensure_ascii=False, separators=(", ", ": "))
         return (text[:-1] + ', "rows": [\n').encode()
 
     def rows(self, batch: Iterable[Sequence[Any]]) -> bytes:
-        kinds = self._kinds
         if self.fmt == "csv":
+            convert = self._converters
             lines = [
-                ",".join(csv_field(csv_text(v, k)) for v, k in zip(row, kinds, strict=True)) for row in batch
+                ",".join("" if v is None else csv_field(c(v)) for v, c in zip(row, convert, strict=True))
+                for row in batch
             ]
             return ("\n".join(lines) + "\n").encode() if lines else b""
-        keys = self._keys
+        keys, convert = self._keys, self._json_converters
         texts = [
             json.dumps(
-                {key: _json_value(v, k) for key, v, k in zip(keys, row, kinds, strict=True)},
+                {key: None if v is None else c(v) for key, v, c in zip(keys, row, convert, strict=True)},
                 ensure_ascii=False,
                 separators=(",", ":"),
             )

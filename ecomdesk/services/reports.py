@@ -776,8 +776,9 @@ def _finished(
             row_count=rows,
             size_bytes=size,
             error=error,
-            finished_at=func.now(),
-            updated_at=func.now(),
+            # The moment it ends, not its transaction's start (which is when generation began).
+            finished_at=func.clock_timestamp(),
+            updated_at=func.clock_timestamp(),
         )
     )
 

@@ -17,7 +17,7 @@ import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any, Generic, TypeVar
+from typing import IO, Any, Final, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, FromClause, Select, String, case, cast, func, literal, select
 from sqlalchemy.engine import RowMapping
@@ -53,7 +53,11 @@ class Kind(enum.StrEnum):
 
     @property
     def numeric(self) -> bool:
-        return self in (Kind.INTEGER, Kind.CHANGE, Kind.MONEY, Kind.DECIMAL, Kind.PERCENT)
+        return self in _NUMERIC_KINDS
+
+
+#: A set, not a tuple built per call: exports ask this once per value.
+_NUMERIC_KINDS: Final = frozenset({Kind.INTEGER, Kind.CHANGE, Kind.MONEY, Kind.DECIMAL, Kind.PERCENT})
 
 
 @dataclass(frozen=True)
