@@ -1,8 +1,8 @@
 """Pages that are one list: a heading and the grid over one of the services' tables.
 
 The activity log starts as such a page; its own issue adds more around the same grid, as the
-inventory and reports pages (`pages.inventory`, `pages.reports`) did. Enter (or a double-click) opens the selected record read-only;
-Delete says it is not possible here.
+inventory and reports pages (`pages.inventory`, `pages.reports`) did. Enter (or a double-click)
+opens the selected record read-only; Delete says it is not possible here.
 """
 
 from __future__ import annotations
