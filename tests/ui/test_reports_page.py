@@ -120,7 +120,8 @@ def _select(qtbot: QtBot, page: ReportsPage, title: str) -> ReportRow:
 def _new_dialog(qtbot: QtBot, page: ReportsPage, kind: str) -> NewReportDialog:
     dialog = page.new_report()
     assert dialog is not None
-    qtbot.waitUntil(lambda: dialog.loaded, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: dialog.loaded and dialog.form_kind is not None, timeout=WAIT_MS)
+    assert dialog.ok_button.isEnabled()  # the first kind's form can be requested at once
     dialog.kind.setCurrentIndex(dialog.kind.findData(kind))
     qtbot.waitUntil(lambda: dialog.loaded and dialog.form_kind == kind, timeout=WAIT_MS)
     return dialog

@@ -514,7 +514,6 @@ class NewReportDialog(QDialog):
         info = self.current_kind
         if info is None or info.name != form.kind:
             return  # another kind was chosen meanwhile: its own answer is on the way
-        self._set_busy(False)
         self.loaded = True
         layout = self.params_layout
         while layout.count():
@@ -541,6 +540,7 @@ class NewReportDialog(QDialog):
             for signal in entry.changed:
                 signal.connect(lambda *_args: self._title_timer.start())
         self._form_kind = info.name
+        self._set_busy(False)  # after the form's kind is set: that enables "Request report"
         self.status.say("")
         self._ask_title()
         self._fit_timer.start()
