@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QBoxLayout,
     QHBoxLayout,
@@ -16,6 +17,26 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+
+def page_action(
+    page: QWidget,
+    text: str,
+    keys: QKeySequence | QKeySequence.StandardKey | None = None,
+    *,
+    tip: str = "",
+) -> QAction:
+    """An action of one page: its shortcut works while focus is anywhere inside the page (and
+    nowhere else, so Ctrl+N means each page's own "new"), its tip shows as tooltip and status."""
+    action = QAction(text, page)
+    if tip:
+        action.setToolTip(tip)
+        action.setStatusTip(tip)
+    if keys is not None:
+        action.setShortcut(keys)
+        action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+    page.addAction(action)
+    return action
 
 
 def heading(text: str, parent: QWidget, scale: float = 1.5) -> QLabel:

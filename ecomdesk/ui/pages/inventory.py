@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from PySide6.QtCore import QEvent, QLocale, QModelIndex, QPersistentModelIndex, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence, QPalette
+from PySide6.QtGui import QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -56,7 +56,7 @@ from ecomdesk.ui.permissions import READ_ONLY, enable, why_not
 from ecomdesk.ui.preferences import Preferences
 from ecomdesk.ui.session import AppSession
 from ecomdesk.ui.theme import is_theme_change, text_colour
-from ecomdesk.ui.widgets import ask, heading, hint
+from ecomdesk.ui.widgets import ask, heading, hint, page_action
 
 #: Waiting for the selection to rest before reading an item's history: arrowing through the list
 #: does not start a query per row passed.
@@ -263,15 +263,15 @@ class InventoryPage(QWidget):
         )
         self.archived_hint.hide()
 
-        self.new_action = self._action("&New item…", QKeySequence.StandardKey.New)
-        self.edit_action = self._action("&Edit…", QKeySequence("F2"))
-        self.adjust_action = self._action("&Adjust stock…", QKeySequence("Ctrl+J"))
-        self.history_action = self._action("&History", QKeySequence("Ctrl+H"))
+        self.new_action = page_action(self, "&New item…", QKeySequence.StandardKey.New)
+        self.edit_action = page_action(self, "&Edit…", QKeySequence("F2"))
+        self.adjust_action = page_action(self, "&Adjust stock…", QKeySequence("Ctrl+J"))
+        self.history_action = page_action(self, "&History", QKeySequence("Ctrl+H"))
         self.history_action.setCheckable(True)
-        self.archive_action = self._action("A&rchive")
-        self.delete_action = self._action("&Delete…")
-        self.import_action = self._action("&Import CSV…", QKeySequence("Ctrl+I"))
-        self.archived_action = self._action("Show archi&ved")
+        self.archive_action = page_action(self, "A&rchive")
+        self.delete_action = page_action(self, "&Delete…")
+        self.import_action = page_action(self, "&Import CSV…", QKeySequence("Ctrl+I"))
+        self.archived_action = page_action(self, "Show archi&ved")
         self.archived_action.setCheckable(True)
         self.archived_action.setToolTip("List the archived items instead of the live ones.")
         self.history_action.setToolTip("Show or hide the stock history of the selected item (Ctrl+H).")
@@ -356,14 +356,6 @@ class InventoryPage(QWidget):
         self.panel.adjust_requested.connect(self.adjust_stock)
         session.shop_changed.connect(self._shop_changed)
         self._update_actions()
-
-    def _action(self, text: str, keys: QKeySequence | QKeySequence.StandardKey | None = None) -> QAction:
-        action = QAction(text, self)
-        if keys is not None:
-            action.setShortcut(keys)
-            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        self.addAction(action)
-        return action
 
     # -- what the main window calls --------------------------------------------------------
 

@@ -64,7 +64,7 @@ from ecomdesk.ui.preferences import Preferences
 from ecomdesk.ui.session import AppSession
 from ecomdesk.ui.tasks import Task
 from ecomdesk.ui.theme import is_theme_change, text_colour
-from ecomdesk.ui.widgets import ask, heading, hint
+from ecomdesk.ui.widgets import ask, heading, hint, page_action
 
 #: How often the list is re-read while a report it shows is still being generated.
 LIVE_INTERVAL_MS: Final = 2000
@@ -280,11 +280,11 @@ class ReportsPage(QWidget):
         self.status = StatusLine(self)
         self.status.setAccessibleName("Reports status")
 
-        self.new_action = self._action("&New report…", QKeySequence.StandardKey.New)
-        self.open_action = self._action("&Open")
-        self.save_action = self._action("&Save as…", QKeySequence.StandardKey.Save)
-        self.rerun_action = self._action("&Re-run")
-        self.delete_action = self._action("&Delete…")
+        self.new_action = page_action(self, "&New report…", QKeySequence.StandardKey.New)
+        self.open_action = page_action(self, "&Open")
+        self.save_action = page_action(self, "&Save as…", QKeySequence.StandardKey.Save)
+        self.rerun_action = page_action(self, "&Re-run")
+        self.delete_action = page_action(self, "&Delete…")
         self.new_action.triggered.connect(self.new_report)
         self.open_action.triggered.connect(lambda: self.open_report())
         self.save_action.triggered.connect(self.save_as)
@@ -348,14 +348,6 @@ class ReportsPage(QWidget):
         if session.report_runner is not None:
             session.report_runner.report_finished.connect(self._report_finished)
         self._update_actions()
-
-    def _action(self, text: str, keys: QKeySequence | QKeySequence.StandardKey | None = None) -> QAction:
-        action = QAction(text, self)
-        if keys is not None:
-            action.setShortcut(keys)
-            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        self.addAction(action)
-        return action
 
     # -- what the main window calls --------------------------------------------------------
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QLocale, QSettings, Qt
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
@@ -39,7 +39,7 @@ from ecomdesk.ui.pages.user_dialogs import TemporaryPasswordDialog, UserDialog
 from ecomdesk.ui.permissions import READ_ONLY, enable, why_not
 from ecomdesk.ui.preferences import Preferences
 from ecomdesk.ui.session import AppSession
-from ecomdesk.ui.widgets import ask, heading, hint
+from ecomdesk.ui.widgets import ask, heading, hint, page_action
 
 SELF_RESET = "For your own account, use “Change password…” in your account menu."
 SELF_DEACTIVATE = "You cannot deactivate your own account."
@@ -169,12 +169,18 @@ class UsersPage(QWidget):
         self.status = StatusLine(self)
         self.status.setAccessibleName("Users status")
 
-        self.new_action = self._action("&New user…", "Create a staff account.", QKeySequence.StandardKey.New)
-        self.edit_action = self._action("&Edit…", "Change the selected account.", QKeySequence("F2"))
-        self.active_action = self._action("&Deactivate", "")
-        self.unlock_action = self._action("&Unlock", "Clear the lock after too many failed sign-ins.")
-        self.reset_action = self._action("&Reset password…", "Give the selected user a temporary password.")
-        self.delete_action = self._action("&Delete…", "Delete the selected accounts.")
+        self.new_action = page_action(
+            self, "&New user…", QKeySequence.StandardKey.New, tip="Create a staff account."
+        )
+        self.edit_action = page_action(self, "&Edit…", QKeySequence("F2"), tip="Change the selected account.")
+        self.active_action = page_action(self, "&Deactivate")
+        self.unlock_action = page_action(
+            self, "&Unlock", tip="Clear the lock after too many failed sign-ins."
+        )
+        self.reset_action = page_action(
+            self, "&Reset password…", tip="Give the selected user a temporary password."
+        )
+        self.delete_action = page_action(self, "&Delete…", tip="Delete the selected accounts.")
         self.new_action.triggered.connect(self.new_user)
         self.edit_action.triggered.connect(self.edit_user)
         self.active_action.triggered.connect(self.toggle_active)
@@ -227,18 +233,6 @@ class UsersPage(QWidget):
         self.grid.status_message.connect(lambda text: self.status.say(text))
         self.panel.devices.changed.connect(self.grid.refresh)
         self._update_actions()
-
-    def _action(
-        self, text: str, tip: str, keys: QKeySequence | QKeySequence.StandardKey | None = None
-    ) -> QAction:
-        action = QAction(text, self)
-        action.setToolTip(tip)
-        action.setStatusTip(tip)
-        if keys is not None:
-            action.setShortcut(keys)
-            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        self.addAction(action)
-        return action
 
     # -- what the main window calls --------------------------------------------------------
 
