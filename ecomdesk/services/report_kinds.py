@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from ecomdesk.services import report_queries as q
 from ecomdesk.services.analytics import SEGMENTS, all_channels
 from ecomdesk.services.errors import ValidationError
+from ecomdesk.services.inventory import INVENTORY_SPEC
 from ecomdesk.services.tables import Choice, Column, Kind
 
 #: A row of a report: one value per column, in the columns' order, typed as the column's kind says
@@ -484,18 +485,13 @@ class LowStock(ReportKind):
     )  # fmt: skip
 
     def columns(self, params: Mapping[str, Any]) -> tuple[Column, ...]:
+        item = INVENTORY_SPEC.column  # the inventory list's own columns, titled as there
         return (
-            Column("sku", "SKU"),
-            Column("name", "Name"),
-            Column("category", "Category"),
-            Column("supplier", "Supplier"),
-            Column("stock", "Stock", Kind.INTEGER),
-            Column("reserved", "Reserved", Kind.INTEGER),
-            Column("available", "Available", Kind.INTEGER),
+            *(item(key) for key in ("sku", "name", "category", "supplier", "stock", "reserved", "available")),
             Column("threshold", "Threshold", Kind.INTEGER),
             Column("shortfall", "Shortfall", Kind.INTEGER),
-            Column("cost", "Cost", Kind.MONEY),
-            Column("price", "Price", Kind.MONEY),
+            item("cost"),
+            item("price"),
         )
 
     def defaults(self, session: Session, today: dt.date) -> dict[str, Any]:
