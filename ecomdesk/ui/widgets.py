@@ -110,3 +110,16 @@ def centre(widget: QWidget, parent: QWidget) -> QBoxLayout:
     outer.addLayout(row)
     outer.addStretch(1)
     return outer
+
+
+def size_for_rows(dialog: QWidget, parent: QWidget | None, ems: tuple[int, int] = (72, 42)) -> None:
+    """Size a dialog that shows a grid of rows: `ems` (width, height in the font's M), grown to
+    four fifths of the window it belongs to, never larger than that window."""
+    em = dialog.fontMetrics().horizontalAdvance("M")
+    dialog.resize(em * ems[0], em * ems[1])
+    if parent is not None:
+        window = parent.window()
+        dialog.resize(
+            min(max(dialog.width(), window.width() * 4 // 5), window.width()),
+            min(max(dialog.height(), window.height() * 4 // 5), window.height()),
+        )

@@ -62,7 +62,7 @@ from ecomdesk.ui.grid.export import DIRECTORY_KEY
 from ecomdesk.ui.grid.format import display_text
 from ecomdesk.ui.session import AppSession
 from ecomdesk.ui.tasks import Task, TaskControl, show_progress
-from ecomdesk.ui.widgets import busy_bar, heading, hint
+from ecomdesk.ui.widgets import busy_bar, heading, hint, size_for_rows
 
 #: The formats a report is written in, as the dialog offers them.
 FORMATS: Final = (("csv", "CSV (spreadsheets)"), ("json", "JSON (programs)"))
@@ -678,14 +678,7 @@ class ReportPreviewDialog(QDialog):
         layout.addLayout(self.rows_box, 1)
         layout.addWidget(self.status)
         layout.addWidget(self.buttons)
-        em = self.fontMetrics().horizontalAdvance("M")
-        self.resize(em * 72, em * 42)
-        if parent is not None:
-            window = parent.window()
-            self.resize(
-                min(max(self.width(), window.width() * 4 // 5), window.width()),
-                min(max(self.height(), window.height() * 4 // 5), window.height()),
-            )
+        size_for_rows(self, parent)
         self.setWindowModality(Qt.WindowModality.WindowModal)
         self._load()
 

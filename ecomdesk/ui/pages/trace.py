@@ -15,7 +15,7 @@ from ecomdesk.services.analytics import Trace
 from ecomdesk.ui.forms import StatusLine
 from ecomdesk.ui.grid import GridView
 from ecomdesk.ui.session import AppSession
-from ecomdesk.ui.widgets import heading, hint
+from ecomdesk.ui.widgets import heading, hint, size_for_rows
 
 
 class TraceDialog(QDialog):
@@ -57,14 +57,7 @@ class TraceDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
-        em = self.fontMetrics().horizontalAdvance("M")
-        self.resize(em * 72, em * 42)
-        if parent is not None:
-            window = parent.window()
-            self.resize(
-                min(max(self.width(), window.width() * 4 // 5), window.width()),
-                min(max(self.height(), window.height() * 4 // 5), window.height()),
-            )
+        size_for_rows(self, parent)
         self.setWindowModality(Qt.WindowModality.WindowModal)
 
     def showEvent(self, event: QShowEvent) -> None:
