@@ -19,12 +19,10 @@ from typing import Any, Final
 from PySide6.QtCore import QEvent, QLocale, QModelIndex, QPersistentModelIndex, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QPalette
 from PySide6.QtWidgets import (
-    QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QScrollArea,
     QSplitter,
     QStyleOptionViewItem,
     QToolButton,
@@ -39,6 +37,7 @@ from ecomdesk.services.inventory_import import ImportResult
 from ecomdesk.services.settings import SystemSettings
 from ecomdesk.services.stock import ADJUSTMENTS, MovementRow
 from ecomdesk.services.tables import Kind
+from ecomdesk.ui.details import DetailsPanel
 from ecomdesk.ui.errors import describe
 from ecomdesk.ui.forms import StatusLine
 from ecomdesk.ui.grid import GridView, RowStyleRole
@@ -98,7 +97,7 @@ class AvailableDelegate(GridDelegate):
             option.palette = palette
 
 
-class ItemPanel(QScrollArea):
+class ItemPanel(DetailsPanel):
     """The selected item: names, levels with the low-stock threshold that applies, money, and
     buttons for the common adjustments."""
 
@@ -106,33 +105,17 @@ class ItemPanel(QScrollArea):
     adjust_requested = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+        super().__init__("Select an item to see its details, levels and history.", parent)
         self.item: InventoryRow | None = None
         self._shop_threshold: int | None = None
         self._archived = False
         self.setObjectName("itemPanel")
-        self.setWidgetResizable(True)
-        self.setFrameShape(QFrame.Shape.NoFrame)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        body = QWidget(self)
-        self.empty = hint("Select an item to see its details, levels and history.", body)
-        self.empty.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        self.details = QWidget(body)
-        self.name = heading("", self.details, 1.3)
-        self.name.setWordWrap(True)
-        self.name.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.name = self.title_label()
         self.sku = QLabel(self.details)
         self.sku.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.sku.setAccessibleName("SKU")
-        self.state = QLabel(self.details)
-        self.state.setObjectName("itemState")
-        self.state.setWordWrap(True)
-        self.values: dict[str, QLabel] = {}
-        # A grid, not a form layout: QFormLayout leaves a value that wraps (a long supplier) one
-        # line high inside a scroll area.
-        form = QGridLayout()
-        form.setColumnStretch(1, 1)
-        for row, (key, label) in enumerate(
+        self.state = self.state_label("itemState")
+        form = self.value_grid(
             (
                 ("category", "Category"),
                 ("supplier", "Supplier"),
@@ -146,14 +129,7 @@ class ItemPanel(QScrollArea):
                 ("stock_value", "Stock value"),
                 ("last_updated", "Last updated"),
             )
-        ):
-            value = QLabel(self.details)
-            value.setWordWrap(True)
-            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            value.setAccessibleName(label)
-            self.values[key] = value
-            form.addWidget(QLabel(label, self.details), row, 0, Qt.AlignmentFlag.AlignTop)
-            form.addWidget(value, row, 1)
+        )
         self.adjust_buttons: dict[MovementKind, QPushButton] = {}
         buttons = QGridLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
@@ -174,13 +150,7 @@ class ItemPanel(QScrollArea):
         details.addWidget(heading("Adjust stock", self.details, 1.05))
         details.addLayout(buttons)
         details.addStretch(1)
-        column = QVBoxLayout(body)
-        column.addWidget(self.empty)
-        column.addWidget(self.details, 1)
-        self.setWidget(body)
-        self.setMinimumWidth(
-            self.details.minimumSizeHint().width() + self.verticalScrollBar().sizeHint().width()
-        )
+        self.fit_width()
         self.show_item(None)
 
     def changeEvent(self, event: QEvent) -> None:
@@ -193,8 +163,7 @@ class ItemPanel(QScrollArea):
     ) -> None:
         self.item = item
         self._shop_threshold, self._archived = shop_threshold, archived
-        self.empty.setVisible(item is None)
-        self.details.setVisible(item is not None)
+        self.show_details(item is not None)
         if item is None:
             return
         locale = QLocale()

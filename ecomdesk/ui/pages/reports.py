@@ -29,12 +29,9 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QAction, QHideEvent, QKeySequence, QPalette, QShowEvent
 from PySide6.QtWidgets import (
-    QFrame,
-    QGridLayout,
     QHBoxLayout,
     QLabel,
     QMainWindow,
-    QScrollArea,
     QSplitter,
     QStyleOptionViewItem,
     QToolButton,
@@ -45,6 +42,7 @@ from PySide6.QtWidgets import (
 from ecomdesk.services.errors import Unavailable
 from ecomdesk.services.reports import ReportOutcome, ReportRow
 from ecomdesk.services.tables import Kind
+from ecomdesk.ui.details import DetailsPanel
 from ecomdesk.ui.errors import describe
 from ecomdesk.ui.forms import StatusKind, StatusLine
 from ecomdesk.ui.grid import GridView, RowRole, RowStyleRole
@@ -64,7 +62,7 @@ from ecomdesk.ui.preferences import Preferences
 from ecomdesk.ui.session import AppSession
 from ecomdesk.ui.tasks import Task
 from ecomdesk.ui.theme import is_theme_change, text_colour
-from ecomdesk.ui.widgets import ask, heading, hint, page_action
+from ecomdesk.ui.widgets import ask, heading, page_action
 
 #: How often the list is re-read while a report it shows is still being generated.
 LIVE_INTERVAL_MS: Final = 2000
@@ -117,7 +115,7 @@ def row_style(record: Any) -> str | None:
     return "underway" if status in UNDERWAY else None
 
 
-class ReportPanel(QScrollArea):
+class ReportPanel(DetailsPanel):
     """The selected report: what it is, its parameters, who asked and when, how it went, and for a
     failed one its error in full (selectable, to paste into a message to whoever can fix it)."""
 
@@ -135,33 +133,12 @@ class ReportPanel(QScrollArea):
     )
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+        super().__init__("Select a report to see its parameters, its status and who asked for it.", parent)
         self.report: ReportRow | None = None
         self.setObjectName("reportPanel")
-        self.setWidgetResizable(True)
-        self.setFrameShape(QFrame.Shape.NoFrame)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        body = QWidget(self)
-        self.empty = hint("Select a report to see its parameters, its status and who asked for it.", body)
-        self.empty.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        self.details = QWidget(body)
-        self.title = heading("", self.details, 1.3)
-        self.title.setWordWrap(True)
-        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.state = QLabel(self.details)
-        self.state.setWordWrap(True)
-        self.state.setObjectName("reportState")
-        self.values: dict[str, QLabel] = {}
-        form = QGridLayout()
-        form.setColumnStretch(1, 1)
-        for row, (key, label) in enumerate(self.FIELDS):
-            value = QLabel(self.details)
-            value.setWordWrap(True)
-            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            value.setAccessibleName(label)
-            self.values[key] = value
-            form.addWidget(QLabel(label, self.details), row, 0, Qt.AlignmentFlag.AlignTop)
-            form.addWidget(value, row, 1)
+        self.title = self.title_label()
+        self.state = self.state_label("reportState")
+        form = self.value_grid(self.FIELDS)
         self.error_title = heading("Error", self.details, 1.05)
         self.error = QLabel(self.details)
         self.error.setObjectName("reportError")
@@ -181,10 +158,6 @@ class ReportPanel(QScrollArea):
         details.addWidget(self.error_title)
         details.addWidget(self.error)
         details.addStretch(1)
-        column = QVBoxLayout(body)
-        column.addWidget(self.empty)
-        column.addWidget(self.details, 1)
-        self.setWidget(body)
         self.show_report(None)
 
     def minimumSizeHint(self) -> QSize:
@@ -194,8 +167,7 @@ class ReportPanel(QScrollArea):
 
     def show_report(self, report: ReportRow | None) -> None:
         self.report = report
-        self.empty.setVisible(report is None)
-        self.details.setVisible(report is not None)
+        self.show_details(report is not None)
         if report is None:
             return
         locale = QLocale()

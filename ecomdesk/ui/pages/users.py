@@ -14,11 +14,8 @@ from typing import Any
 from PySide6.QtCore import QLocale, QSettings, Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
-    QFormLayout,
-    QFrame,
     QHBoxLayout,
     QLabel,
-    QScrollArea,
     QSplitter,
     QToolButton,
     QVBoxLayout,
@@ -30,6 +27,7 @@ from ecomdesk.services.files import FileContent
 from ecomdesk.services.tables import Kind
 from ecomdesk.services.users import NewAccount, UserRecord
 from ecomdesk.ui.avatar import Avatar
+from ecomdesk.ui.details import DetailsPanel
 from ecomdesk.ui.devices import DevicesView
 from ecomdesk.ui.errors import describe
 from ecomdesk.ui.forms import StatusLine
@@ -39,51 +37,37 @@ from ecomdesk.ui.pages.user_dialogs import TemporaryPasswordDialog, UserDialog
 from ecomdesk.ui.permissions import READ_ONLY, enable, why_not
 from ecomdesk.ui.preferences import Preferences
 from ecomdesk.ui.session import AppSession
-from ecomdesk.ui.widgets import ask, heading, hint, page_action
+from ecomdesk.ui.widgets import ask, heading, page_action
 
 SELF_RESET = "For your own account, use “Change password…” in your account menu."
 SELF_DEACTIVATE = "You cannot deactivate your own account."
 SELF_DELETE = "You cannot delete your own account."
 
 
-class UserPanel(QScrollArea):
+class UserPanel(DetailsPanel):
     """The selected person: picture, names, contact, state, and their remembered devices."""
 
     def __init__(self, session: AppSession, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+        super().__init__("Select a user to see their profile.", parent)
         self.session = session
         self.record: UserRecord | None = None
         self.setObjectName("userPanel")
-        self.setWidgetResizable(True)
-        self.setFrameShape(QFrame.Shape.NoFrame)
-        body = QWidget(self)
-        self.avatar = Avatar(6.0, body)
-        self.name = heading("", body, 1.3)
-        self.name.setWordWrap(True)
-        self.name.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.email = QLabel(body)
+        self.avatar = Avatar(6.0, self.details)
+        self.name = self.title_label()
+        self.email = QLabel(self.details)
         self.email.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.state = QLabel(body)
-        self.state.setWordWrap(True)
-        self.empty = hint("Select a user to see their profile.", body)
-        self.values: dict[str, QLabel] = {}
-        form = QFormLayout()
-        for key, label in (
-            ("role", "Role"),
-            ("phone", "Phone"),
-            ("address", "Address"),
-            ("last_login_at", "Last sign-in"),
-            ("created_at", "Created"),
-        ):
-            value = QLabel(body)
-            value.setWordWrap(True)
-            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            value.setAccessibleName(label)
-            self.values[key] = value
-            form.addRow(label, value)
-        self.devices_title = heading("Remembered devices", body, 1.1)
-        self.devices = DevicesView(session, None, body)
-        self.details = QWidget(body)
+        self.state = self.state_label("userState")
+        form = self.value_grid(
+            (
+                ("role", "Role"),
+                ("phone", "Phone"),
+                ("address", "Address"),
+                ("last_login_at", "Last sign-in"),
+                ("created_at", "Created"),
+            )
+        )
+        self.devices_title = heading("Remembered devices", self.details, 1.1)
+        self.devices = DevicesView(session, None, self.details)
         top = QHBoxLayout()
         top.addWidget(self.avatar, 0, Qt.AlignmentFlag.AlignTop)
         names = QVBoxLayout()
@@ -99,23 +83,14 @@ class UserPanel(QScrollArea):
         details.addSpacing(self.fontMetrics().height() // 2)
         details.addWidget(self.devices_title)
         details.addWidget(self.devices, 1)
-        column = QVBoxLayout(body)
-        column.addWidget(self.empty)
-        column.addWidget(self.details, 1)
-        self.setWidget(body)
-        # The panel never scrolls sideways: it is as wide as its content needs at the least.
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setMinimumWidth(
-            self.details.minimumSizeHint().width() + self.verticalScrollBar().sizeHint().width()
-        )
+        self.fit_width()
         self.show_user(None)
 
     def show_user(self, record: UserRecord | None) -> None:
         """Show `record` (None: nothing selected); its picture and devices load in the background
         only when the person (or their picture) changed."""
         previous, self.record = self.record, record
-        self.empty.setVisible(record is None)
-        self.details.setVisible(record is not None)
+        self.show_details(record is not None)
         if record is None:
             return
         locale = QLocale()
