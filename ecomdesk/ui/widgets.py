@@ -4,9 +4,9 @@ height."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QBoxLayout,
@@ -14,6 +14,8 @@ from PySide6.QtWidgets import (
     QLabel,
     QMessageBox,
     QProgressBar,
+    QSplitter,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -123,3 +125,40 @@ def size_for_rows(dialog: QWidget, parent: QWidget | None, ems: tuple[int, int] 
             min(max(dialog.width(), window.width() * 4 // 5), window.width()),
             min(max(dialog.height(), window.height() * 4 // 5), window.height()),
         )
+
+
+def action_buttons(
+    bar: QBoxLayout, actions: Sequence[QAction], parent: QWidget
+) -> dict[QAction, QToolButton]:
+    """A page's actions as text buttons in its top bar (they follow each action's text, tip and
+    enabled state), by action."""
+    buttons: dict[QAction, QToolButton] = {}
+    for action in actions:
+        button = QToolButton(parent)
+        button.setDefaultAction(action)
+        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        bar.addWidget(button)
+        buttons[action] = button
+    return buttons
+
+
+def remembered_splitter(
+    key: str,
+    orientation: Qt.Orientation,
+    parts: Sequence[tuple[QWidget, int]],
+    sizes: Sequence[int],
+    parent: QWidget,
+) -> QSplitter:
+    """A splitter of (widget, stretch) parts whose position is kept in QSettings under `key`
+    ("inventory/splitter"); `sizes` until the user has moved it. No part collapses to nothing."""
+    splitter = QSplitter(orientation, parent)
+    splitter.setObjectName(key.replace("/", "_"))
+    for index, (widget, stretch) in enumerate(parts):
+        splitter.addWidget(widget)
+        splitter.setStretchFactor(index, stretch)
+    splitter.setChildrenCollapsible(False)
+    state = QSettings().value(key)
+    if not (state and splitter.restoreState(state)):
+        splitter.setSizes(list(sizes))
+    splitter.splitterMoved.connect(lambda *_args: QSettings().setValue(key, splitter.saveState()))
+    return splitter

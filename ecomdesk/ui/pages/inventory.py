@@ -23,9 +23,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSplitter,
     QStyleOptionViewItem,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -55,7 +53,7 @@ from ecomdesk.ui.permissions import READ_ONLY, enable, why_not
 from ecomdesk.ui.preferences import Preferences
 from ecomdesk.ui.session import AppSession
 from ecomdesk.ui.theme import is_theme_change, text_colour
-from ecomdesk.ui.widgets import ask, heading, hint, page_action
+from ecomdesk.ui.widgets import action_buttons, ask, heading, hint, page_action, remembered_splitter
 
 #: Waiting for the selection to rest before reading an item's history: arrowing through the list
 #: does not start a query per row passed.
@@ -259,7 +257,7 @@ class InventoryPage(QWidget):
         bar.setContentsMargins(0, 0, 0, 0)
         bar.addWidget(heading("Inventory", self))
         bar.addSpacing(self.fontMetrics().horizontalAdvance("M") * 2)
-        for action in (
+        actions = (
             self.new_action,
             self.edit_action,
             self.adjust_action,
@@ -268,39 +266,26 @@ class InventoryPage(QWidget):
             self.delete_action,
             self.import_action,
             self.archived_action,
-        ):
-            button = QToolButton(self)
-            button.setDefaultAction(action)
-            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-            bar.addWidget(button)
+        )
+        action_buttons(bar, actions, self)
         bar.addStretch(1)
 
         em = self.fontMetrics().horizontalAdvance("M")
-        self.lists = QSplitter(Qt.Orientation.Vertical, self)
-        self.lists.setObjectName("inventoryListsSplitter")
-        self.lists.addWidget(self.grid)
-        self.lists.addWidget(self.history)
-        self.lists.setStretchFactor(0, 3)
-        self.lists.setStretchFactor(1, 2)
-        self.lists.setChildrenCollapsible(False)
-        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        self.splitter.setObjectName("inventorySplitter")
-        self.splitter.addWidget(self.lists)
-        self.splitter.addWidget(self.panel)
-        self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 1)
-        self.splitter.setChildrenCollapsible(False)
+        self.lists = remembered_splitter(
+            "inventory/lists",
+            Qt.Orientation.Vertical,
+            ((self.grid, 3), (self.history, 2)),
+            (em * 24, em * 14),
+            self,
+        )
+        self.splitter = remembered_splitter(
+            "inventory/splitter",
+            Qt.Orientation.Horizontal,
+            ((self.lists, 3), (self.panel, 1)),
+            (em * 64, max(em * 22, self.panel.minimumWidth())),
+            self,
+        )
         settings = QSettings()
-        for splitter, key, sizes in (
-            (self.splitter, "inventory/splitter", [em * 64, max(em * 22, self.panel.minimumWidth())]),
-            (self.lists, "inventory/lists", [em * 24, em * 14]),
-        ):
-            state = settings.value(key)
-            if not (state and splitter.restoreState(state)):
-                splitter.setSizes(sizes)
-            splitter.splitterMoved.connect(
-                lambda *_args, s=splitter, k=key: QSettings().setValue(k, s.saveState())
-            )
         shown = settings.value("inventory/history_shown", True, type=bool)
         self.history.setVisible(bool(shown))
         self.history_action.setChecked(bool(shown))

@@ -22,19 +22,16 @@ from PySide6.QtCore import (
     QLocale,
     QModelIndex,
     QPersistentModelIndex,
-    QSettings,
     QSize,
     Qt,
     QTimer,
 )
-from PySide6.QtGui import QAction, QHideEvent, QKeySequence, QPalette, QShowEvent
+from PySide6.QtGui import QHideEvent, QKeySequence, QPalette, QShowEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
-    QSplitter,
     QStyleOptionViewItem,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -62,7 +59,7 @@ from ecomdesk.ui.preferences import Preferences
 from ecomdesk.ui.session import AppSession
 from ecomdesk.ui.tasks import Task
 from ecomdesk.ui.theme import is_theme_change, text_colour
-from ecomdesk.ui.widgets import ask, heading, page_action
+from ecomdesk.ui.widgets import action_buttons, ask, heading, page_action, remembered_splitter
 
 #: How often the list is re-read while a report it shows is still being generated.
 LIVE_INTERVAL_MS: Final = 2000
@@ -269,34 +266,17 @@ class ReportsPage(QWidget):
         bar.setContentsMargins(0, 0, 0, 0)
         bar.addWidget(heading("Reports", self))
         bar.addSpacing(self.fontMetrics().horizontalAdvance("M") * 2)
-        self.buttons: dict[QAction, QToolButton] = {}
-        for action in (
-            self.new_action,
-            self.open_action,
-            self.save_action,
-            self.rerun_action,
-            self.delete_action,
-        ):
-            button = QToolButton(self)
-            button.setDefaultAction(action)
-            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-            bar.addWidget(button)
-            self.buttons[action] = button
+        actions = (self.new_action, self.open_action, self.save_action, self.rerun_action, self.delete_action)
+        self.buttons = action_buttons(bar, actions, self)
         bar.addStretch(1)
 
         em = self.fontMetrics().horizontalAdvance("M")
-        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        self.splitter.setObjectName("reportsSplitter")
-        self.splitter.addWidget(self.grid)
-        self.splitter.addWidget(self.panel)
-        self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 1)
-        self.splitter.setChildrenCollapsible(False)
-        state = QSettings().value("reports/splitter")
-        if not (state and self.splitter.restoreState(state)):
-            self.splitter.setSizes([em * 64, em * 24])
-        self.splitter.splitterMoved.connect(
-            lambda *_args: QSettings().setValue("reports/splitter", self.splitter.saveState())
+        self.splitter = remembered_splitter(
+            "reports/splitter",
+            Qt.Orientation.Horizontal,
+            ((self.grid, 3), (self.panel, 1)),
+            (em * 64, em * 24),
+            self,
         )
 
         layout = QVBoxLayout(self)

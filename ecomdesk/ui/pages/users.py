@@ -11,13 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QLocale, QSettings, Qt
+from PySide6.QtCore import QLocale, Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
-    QSplitter,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -37,7 +35,7 @@ from ecomdesk.ui.pages.user_dialogs import TemporaryPasswordDialog, UserDialog
 from ecomdesk.ui.permissions import READ_ONLY, enable, why_not
 from ecomdesk.ui.preferences import Preferences
 from ecomdesk.ui.session import AppSession
-from ecomdesk.ui.widgets import ask, heading, page_action
+from ecomdesk.ui.widgets import action_buttons, ask, heading, page_action, remembered_splitter
 
 SELF_RESET = "For your own account, use “Change password…” in your account menu."
 SELF_DEACTIVATE = "You cannot deactivate your own account."
@@ -167,33 +165,24 @@ class UsersPage(QWidget):
         bar.setContentsMargins(0, 0, 0, 0)
         bar.addWidget(heading("Users", self))
         bar.addSpacing(self.fontMetrics().horizontalAdvance("M") * 2)
-        for action in (
+        actions = (
             self.new_action,
             self.edit_action,
             self.active_action,
             self.unlock_action,
             self.reset_action,
             self.delete_action,
-        ):
-            button = QToolButton(self)
-            button.setDefaultAction(action)
-            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-            bar.addWidget(button)
+        )
+        action_buttons(bar, actions, self)
         bar.addStretch(1)
 
-        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        self.splitter.setObjectName("usersSplitter")
-        self.splitter.addWidget(self.grid)
-        self.splitter.addWidget(self.panel)
-        self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 1)
-        self.splitter.setChildrenCollapsible(False)
         em = self.fontMetrics().horizontalAdvance("M")
-        state = QSettings().value("users/splitter")
-        if not (state and self.splitter.restoreState(state)):
-            self.splitter.setSizes([em * 60, max(em * 26, self.panel.minimumWidth())])
-        self.splitter.splitterMoved.connect(
-            lambda *_: QSettings().setValue("users/splitter", self.splitter.saveState())
+        self.splitter = remembered_splitter(
+            "users/splitter",
+            Qt.Orientation.Horizontal,
+            ((self.grid, 3), (self.panel, 1)),
+            (em * 60, max(em * 26, self.panel.minimumWidth())),
+            self,
         )
 
         layout = QVBoxLayout(self)
