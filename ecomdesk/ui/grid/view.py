@@ -436,6 +436,15 @@ class GridView(QWidget):
                     return records
         return records
 
+    def current_record(self) -> Any | None:
+        """The record single-record actions work on: the current row's if it is selected, else
+        the first selected one's (None while nothing is selected or its row is not loaded)."""
+        index = self.view.currentIndex()
+        if index.isValid() and self.view.selectionModel().isRowSelected(index.row()):
+            return self.model.record(index.row())
+        selected = self.selected_records(limit=1)
+        return selected[0] if selected else None
+
     def visible_columns(self) -> list[int]:
         """Logical sections of the shown columns, in the order the user sees them."""
         header = self.header

@@ -343,12 +343,8 @@ class InventoryPage(QWidget):
 
     @property
     def current(self) -> InventoryRow | None:
-        """The item the single-item actions work on: the current row, if selected."""
-        index = self.grid.view.currentIndex()
-        if not index.isValid() or not self.grid.view.selectionModel().isRowSelected(index.row()):
-            selected = self.grid.selected_records(limit=1)
-            return selected[0] if selected else None
-        record = self.grid.model.record(index.row())
+        """The item the single-item actions work on."""
+        record = self.grid.current_record()
         return record if isinstance(record, InventoryRow) else None
 
     def _row_style(self, record: Any) -> str | None:

@@ -319,12 +319,8 @@ class ReportsPage(QWidget):
 
     @property
     def current(self) -> ReportRow | None:
-        """The report the single-report actions work on: the current row, if selected."""
-        index = self.grid.view.currentIndex()
-        if not index.isValid() or not self.grid.view.selectionModel().isRowSelected(index.row()):
-            selected = self.grid.selected_records(limit=1)
-            return selected[0] if selected and isinstance(selected[0], ReportRow) else None
-        record = self.grid.model.record(index.row())
+        """The report the single-report actions work on."""
+        record = self.grid.current_record()
         return record if isinstance(record, ReportRow) else None
 
     def select_report(self, report_id: int) -> bool:

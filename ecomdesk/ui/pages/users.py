@@ -211,12 +211,8 @@ class UsersPage(QWidget):
 
     @property
     def current(self) -> UserRecord | None:
-        """The account the single-record actions work on: the current row, if selected."""
-        index = self.grid.view.currentIndex()
-        if not index.isValid() or not self.grid.view.selectionModel().isRowSelected(index.row()):
-            selected = self.grid.selected_records(limit=1)
-            return selected[0] if selected else None
-        record = self.grid.model.record(index.row())
+        """The account the single-record actions work on."""
+        record = self.grid.current_record()
         return record if isinstance(record, UserRecord) else None
 
     def _selection_changed(self) -> None:
