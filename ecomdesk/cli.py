@@ -11,7 +11,7 @@ import re
 import socket
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -430,6 +430,21 @@ def _read_password(args: argparse.Namespace, prompt: str, *, confirm: bool = Fal
     return password
 
 
+@contextlib.contextmanager
+def acting_services(args: argparse.Namespace) -> Iterator[tuple[Services, Actor]]:
+    """The services on the command's database and the staff member the command acts as; the
+    engine is disposed however the command ends."""
+    from ecomdesk.bootstrap import build_engine
+
+    url = resolved_url(args)
+    engine = build_engine(url)
+    try:
+        services = _services(engine)
+        yield services, acting_actor(args, services, url)
+    finally:
+        engine.dispose()
+
+
 def acting_actor(args: argparse.Namespace, services: Services, url: str) -> Actor:
     """The staff member a command acts as: `--user` (password asked or from stdin), else the
     device session `ecomdesk login` remembered for this database."""
@@ -527,7 +542,6 @@ def _filter_value(text: str) -> object:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from ecomdesk.bootstrap import build_engine
     from ecomdesk.services.listing import ListQuery, SortKey
     from ecomdesk.services.tables import export_csv_file
 
@@ -539,14 +553,11 @@ def _export(args: argparse.Namespace) -> int:
         filters[key] = _filter_value(value)
     sort = [SortKey(key.removeprefix("-"), key.startswith("-")) for key in args.sort]
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
-    url = resolved_url(args)
-    engine = build_engine(url)
-    try:
-        services = _services(engine)
-        table = services.tables.get(args.view)
-        if table is None:
-            raise UsageError(f"no view named {args.view!r} (views: {', '.join(services.tables)})")
-        actor = acting_actor(args, services, url)
+    views = _services_table_names()
+    if args.view not in views:
+        raise UsageError(f"no view named {args.view!r} (views: {', '.join(views)})")
+    with acting_services(args) as (services, actor):
+        table = services.tables[args.view]
         query = ListQuery(args.search, filters, sort)
         if args.out == "-":
             table.export_csv(actor, query, sys.stdout.buffer, columns=columns, bom=args.bom)
@@ -556,8 +567,12 @@ def _export(args: argparse.Namespace) -> int:
         rows = export_csv_file(table, actor, query, target, columns=columns, bom=args.bom)
         print(f"exported {table.spec.count_text(rows)} to {target}", file=sys.stderr)
         return 0
-    finally:
-        engine.dispose()
+
+
+def _services_table_names() -> list[str]:
+    from ecomdesk.services.registry import Services
+
+    return list(Services.table_specs())
 
 
 def _login(args: argparse.Namespace) -> int:

@@ -11,19 +11,20 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ecomdesk.cli import (
     UsageError,
-    acting_actor,
+    acting_services,
     add_acting_options,
     add_database_options,
     read_input,
-    resolved_url,
 )
 
 if TYPE_CHECKING:
-    from ecomdesk.services.inventory_import import ImportResult
+    from ecomdesk.services.context import Actor
+    from ecomdesk.services.registry import Services
     from ecomdesk.services.stock import MovementRow
 
 #: The kinds staff may choose (`services.stock.ADJUSTMENTS`), spelled out so `--help` imports nothing.
@@ -98,52 +99,62 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _import_inventory(args: argparse.Namespace) -> int:
-    from ecomdesk.bootstrap import build_engine
     from ecomdesk.services.inventory_import import ImportRejected, RowAction
-    from ecomdesk.services.registry import Services
+
+    def listed(row: Any) -> str:
+        return f"{row.sku}\t{row.name}" if row.action is RowAction.CREATE else f"{row.sku}\t{row.changes}"
+
+    return run_import(args, lambda services: services.importer, ImportRejected, listed)
+
+
+class _Importer(Protocol):
+    def preview(self, actor: Actor, data: bytes, file_name: str) -> Any: ...
+    def commit(self, actor: Actor, data: bytes, file_name: str) -> Any: ...
+
+
+def run_import(
+    args: argparse.Namespace,
+    importer: Callable[[Services], _Importer],
+    rejected: type[Exception],
+    listed: Callable[[Any], str],
+    more: Callable[[Any], str | None] = lambda _result: None,
+) -> int:
+    """`ecomdesk import WHAT FILE [--dry-run]`, whatever is imported: preview or commit as the acting
+    user; every problem as FILE:LINE: column: message (exit 1, nothing written); with --dry-run
+    each row that would change as `LINE<tab>create|update<tab>listed(row)`, then `more(result)`."""
+    from ecomdesk.services.inventory_import import RowAction
 
     path, data = read_input(args.file)
-    url = resolved_url(args)
-    engine = build_engine(url)
-    try:
-        services = Services.build(engine)
-        actor = acting_actor(args, services, url)
-        importer = services.importer
+    with acting_services(args) as (services, actor):
+        service = importer(services)
         try:
             if args.dry_run:
-                result = importer.preview(actor, data, path.name)
+                result = service.preview(actor, data, path.name)
             else:
-                result = importer.commit(actor, data, path.name)
-        except ImportRejected as exc:
-            result = exc.result
-    finally:
-        engine.dispose()
+                result = service.commit(actor, data, path.name)
+        except rejected as exc:
+            result = exc.result  # type: ignore[attr-defined]
     if not result.ok:
-        _print_problems(args.file, result)
+        for problem in result.problems:
+            where = f"{problem.column}: " if problem.column else ""
+            print(f"{args.file}:{problem.line}: {where}{problem.message}", file=sys.stderr)
+        print(f"ecomdesk: {result.summary}", file=sys.stderr)
         return 1
-    if args.dry_run:
-        for row in result.rows:
-            if row.action is RowAction.CREATE:
-                print(f"{row.line}\tcreate\t{row.sku}\t{row.name}")
-            elif row.action is RowAction.UPDATE:
-                print(f"{row.line}\tupdate\t{row.sku}\t{row.changes}")
-        print(f"{result.summary} Dry run: nothing was written.")
-    else:
+    if not args.dry_run:
         print(result.summary)
+        return 0
+    for row in result.rows:
+        if row.action in (RowAction.CREATE, RowAction.UPDATE):
+            print(f"{row.line}\t{row.action.value}\t{listed(row)}")
+    note = more(result)
+    if note:
+        print(note)
+    print(f"{result.summary} Dry run: nothing was written.")
     return 0
 
 
-def _print_problems(file: str, result: ImportResult) -> None:
-    for problem in result.problems:
-        where = f"{problem.column}: " if problem.column else ""
-        print(f"{file}:{problem.line}: {where}{problem.message}", file=sys.stderr)
-    print(f"ecomdesk: {result.summary}", file=sys.stderr)
-
-
 def _adjust(args: argparse.Namespace) -> int:
-    from ecomdesk.bootstrap import build_engine
     from ecomdesk.db.models import MovementKind
-    from ecomdesk.services.registry import Services
     from ecomdesk.services.stock import Adjustment
 
     kind = MovementKind(args.kind or "correct")
@@ -152,13 +163,8 @@ def _adjust(args: argparse.Namespace) -> int:
             f"with --kind {kind}, --delta is a number of units above zero (the kind gives the direction)"
         )
     adjustment = Adjustment(kind, args.delta, args.reason, from_reserved=args.from_reserved)
-    url = resolved_url(args)
-    engine = build_engine(url)
-    try:
-        services = Services.build(engine)
-        movement = services.stock.adjust(acting_actor(args, services, url), args.sku, adjustment)
-    finally:
-        engine.dispose()
+    with acting_services(args) as (services, actor):
+        movement = services.stock.adjust(actor, args.sku, adjustment)
     print(_levels(movement))
     return 0
 
@@ -175,16 +181,8 @@ def _level(name: str, after: int, delta: int) -> str:
 
 
 def _history(args: argparse.Namespace) -> int:
-    from ecomdesk.bootstrap import build_engine
-    from ecomdesk.services.registry import Services
-
-    url = resolved_url(args)
-    engine = build_engine(url)
-    try:
-        services = Services.build(engine)
-        rows = services.stock.history(acting_actor(args, services, url), args.sku, limit=args.limit)
-    finally:
-        engine.dispose()
+    with acting_services(args) as (services, actor):
+        rows = services.stock.history(actor, args.sku, limit=args.limit)
     print("time (UTC)\tmovement\tstock ±\treserved ±\tstock after\treserved after\tby\treason")
     for m in rows:
         cells = (

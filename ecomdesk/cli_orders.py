@@ -8,19 +8,9 @@ services raise are turned into messages and exit codes by `cli.main`, like every
 from __future__ import annotations
 
 import argparse
-import sys
-from typing import TYPE_CHECKING
+from typing import Any
 
-from ecomdesk.cli import (
-    acting_actor,
-    add_acting_options,
-    add_database_options,
-    read_input,
-    resolved_url,
-)
-
-if TYPE_CHECKING:
-    from ecomdesk.services.orders import OrderImportResult
+from ecomdesk.cli import add_acting_options, add_database_options
 
 
 def add_parser(what: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,45 +36,18 @@ def add_parser(what: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def run(args: argparse.Namespace) -> int:
-    from ecomdesk.bootstrap import build_engine
+    from ecomdesk.cli_inventory import run_import
     from ecomdesk.services.inventory_import import RowAction
     from ecomdesk.services.orders import PREVIEW_ROWS, OrdersRejected
-    from ecomdesk.services.registry import Services
 
-    path, data = read_input(args.file)
-    url = resolved_url(args)
-    engine = build_engine(url)
-    try:
-        services = Services.build(engine)
-        actor = acting_actor(args, services, url)
-        try:
-            if args.dry_run:
-                result = services.orders.preview(actor, data, path.name)
-            else:
-                result = services.orders.commit(actor, data, path.name)
-        except OrdersRejected as exc:
-            result = exc.result
-    finally:
-        engine.dispose()
-    if not result.ok:
-        _print_problems(args.file, result)
-        return 1
-    if args.dry_run:
-        for row in result.rows:
-            if row.action is RowAction.CREATE:
-                print(f"{row.line}\tcreate\t{row.order_id}\t{row.status}\t{row.amount}")
-            elif row.action is RowAction.UPDATE:
-                print(f"{row.line}\tupdate\t{row.order_id}\t{row.changes}")
-        if result.total_rows > len(result.rows):
-            print(f"(the first {PREVIEW_ROWS:,} rows are listed)")
-        print(f"{result.summary} Dry run: nothing was written.")
-    else:
-        print(result.summary)
-    return 0
+    def listed(row: Any) -> str:
+        if row.action is RowAction.CREATE:
+            return f"{row.order_id}\t{row.status}\t{row.amount}"
+        return f"{row.order_id}\t{row.changes}"
 
+    def more(result: Any) -> str | None:
+        return (
+            f"(the first {PREVIEW_ROWS:,} rows are listed)" if result.total_rows > len(result.rows) else None
+        )
 
-def _print_problems(file: str, result: OrderImportResult) -> None:
-    for problem in result.problems:
-        where = f"{problem.column}: " if problem.column else ""
-        print(f"{file}:{problem.line}: {where}{problem.message}", file=sys.stderr)
-    print(f"ecomdesk: {result.summary}", file=sys.stderr)
+    return run_import(args, lambda services: services.orders, OrdersRejected, listed, more)

@@ -19,10 +19,9 @@ from typing import IO, TYPE_CHECKING, Any, Final
 
 from ecomdesk.cli import (
     UsageError,
-    acting_actor,
+    acting_services,
     add_acting_options,
     add_database_options,
-    resolved_url,
 )
 
 if TYPE_CHECKING:
@@ -125,22 +124,6 @@ def parse_params(items: Sequence[str]) -> dict[str, str]:
     return params
 
 
-@contextmanager
-def _session(args: argparse.Namespace) -> Iterator[tuple[Services, Actor]]:
-    """The services on the command's database and the acting staff member; the engine is disposed
-    however the command ends."""
-    from ecomdesk.bootstrap import build_engine
-    from ecomdesk.services.registry import Services
-
-    url = resolved_url(args)
-    engine = build_engine(url)
-    try:
-        services = Services.build(engine)
-        yield services, acting_actor(args, services, url)
-    finally:
-        engine.dispose()
-
-
 def _run(args: argparse.Namespace) -> int:
     from ecomdesk.services.reports import ReportRequest
 
@@ -148,7 +131,7 @@ def _run(args: argparse.Namespace) -> int:
     to_stdout = args.out == "-"
     fmt = args.format or ("json" if not to_stdout and Path(args.out).suffix.lower() == ".json" else "csv")
     request = ReportRequest(args.kind, params, fmt)
-    with _session(args) as (services, actor), _progress(args.kind, "rows") as progress:
+    with acting_services(args) as (services, actor), _progress(args.kind, "rows") as progress:
         if to_stdout:
             result = services.reports.run_to_file(
                 actor, request, None, out=sys.stdout.buffer, progress=progress
@@ -168,7 +151,7 @@ def _request(args: argparse.Namespace) -> int:
     from ecomdesk.services.reports import ReportRequest
 
     request = ReportRequest(args.kind, parse_params(args.param), args.format, args.title)
-    with _session(args) as (services, actor):
+    with acting_services(args) as (services, actor):
         report = services.reports.request(actor, request)
     print(report.id)
     print(f"queued report {report.id}: {report.title} ({report.format})", file=sys.stderr)
@@ -176,7 +159,10 @@ def _request(args: argparse.Namespace) -> int:
 
 
 def _save(args: argparse.Namespace) -> int:
-    with _session(args) as (services, actor), _progress(f"report {args.report_id}", "bytes") as progress:
+    with (
+        acting_services(args) as (services, actor),
+        _progress(f"report {args.report_id}", "bytes") as progress,
+    ):
         if args.out == "-":
             size = services.reports.write_content(actor, args.report_id, sys.stdout.buffer, progress=progress)
             sys.stdout.buffer.flush()
@@ -189,7 +175,7 @@ def _save(args: argparse.Namespace) -> int:
 
 
 def _kinds(args: argparse.Namespace) -> int:
-    with _session(args) as (services, actor):
+    with acting_services(args) as (services, actor):
         kinds = services.reports.kinds(actor)
         if not kinds:
             print("ecomdesk: you may not request any kind of report (reports.generate)", file=sys.stderr)
