@@ -72,9 +72,9 @@ from ecomdesk.services.analytics_tables import (
 from ecomdesk.services.context import Actor, ServiceContext
 from ecomdesk.services.errors import ValidationError
 from ecomdesk.services.inventory import group_summaries
-from ecomdesk.services.row_table import csv_field, csv_text
+from ecomdesk.services.row_table import csv_rows
 from ecomdesk.services.settings import KEYS
-from ecomdesk.services.tables import Column, Kind, csv_quote
+from ecomdesk.services.tables import Column, Kind, csv_header
 
 
 class Granularity(enum.StrEnum):
@@ -207,13 +207,8 @@ class Dataset:
     def write_csv(self, out: IO[str]) -> int:
         """The dataset as CSV, cell by cell as every list's export writes it (a header of column
         titles; ISO days, plain numbers, formula-neutralised text); returns the rows written."""
-        out.write(",".join(csv_quote(column.title) for column in self.columns) + "\n")
-        for row in self.rows:
-            cells = (
-                csv_field(csv_text(value, column.kind))
-                for value, column in zip(row, self.columns, strict=True)
-            )
-            out.write(",".join(cells) + "\n")
+        out.write(csv_header(column.title for column in self.columns).decode())
+        out.write(csv_rows(self.rows, [column.kind for column in self.columns]).decode())
         return len(self.rows)
 
 

@@ -23,8 +23,8 @@ from decimal import Decimal
 from functools import cache
 from typing import Any, Final
 
-from ecomdesk.services.row_table import csv_converter, csv_field
-from ecomdesk.services.tables import FORMULA_PREFIXES, Column, Kind, csv_quote
+from ecomdesk.services.row_table import csv_converter, csv_rows
+from ecomdesk.services.tables import FORMULA_PREFIXES, Column, Kind, csv_header
 
 #: Bytes gathered before a chunk is handed on (stored as one `report_chunks` row, or written).
 CHUNK_BYTES: Final = 1 << 20
@@ -76,13 +76,13 @@ class ReportEncoder:
         self.parameters = dict(parameters)
         self.generated_at = generated_at
         self._keys = [column.key for column in self.columns]
-        self._converters = [csv_converter(column.kind) for column in self.columns]
+        self._kinds = [column.kind for column in self.columns]
         self._json_converters = [_json_converter(column.kind) for column in self.columns]
         self._first = True
 
     def head(self) -> bytes:
         if self.fmt == "csv":
-            return (",".join(csv_quote(column.title) for column in self.columns) + "\n").encode()
+            return csv_header(column.title for column in self.columns)
         head = {
             "report": self.kind,
             "parameters": self.parameters,
@@ -94,12 +94,7 @@ class ReportEncoder:
 
     def rows(self, batch: Iterable[Sequence[Any]]) -> bytes:
         if self.fmt == "csv":
-            convert = self._converters
-            lines = [
-                ",".join("" if v is None else csv_field(c(v)) for v, c in zip(row, convert, strict=True))
-                for row in batch
-            ]
-            return ("\n".join(lines) + "\n").encode() if lines else b""
+            return csv_rows(batch, self._kinds)
         keys, convert = self._keys, self._json_converters
         texts = [
             json.dumps(

@@ -37,7 +37,7 @@ from ecomdesk.services.tables import (
     Row,
     Table,
     TableSpec,
-    csv_quote,
+    csv_header,
 )
 
 #: Rows written between two cancel checks and progress reports.
@@ -97,19 +97,16 @@ class RowsTable(Table[Row]):
         cancelled: CancelledFn | None = None,
     ) -> int:
         keys = self.spec.export_columns(columns)
-        kinds = [(key, self.spec.column(key).kind) for key in keys]
+        kinds = [self.spec.column(key).kind for key in keys]
         rows = self._matching(query)
         if bom:
             out.write(UTF8_BOM)
-        out.write((",".join(csv_quote(self.spec.column(key).title) for key in keys) + "\n").encode())
+        out.write(csv_header(self.spec.column(key).title for key in keys))
         for start in range(0, len(rows), _EXPORT_CHUNK):
             if cancelled is not None and cancelled():
                 raise ExportCancelled()
             chunk = rows[start : start + _EXPORT_CHUNK]
-            lines = (
-                ",".join(csv_field(csv_text(getattr(row, k), kind)) for k, kind in kinds) for row in chunk
-            )
-            out.write(("\n".join(lines) + "\n").encode())
+            out.write(csv_rows((tuple(getattr(row, key) for key in keys) for row in chunk), kinds))
             if progress is not None:
                 progress(start + len(chunk), len(rows))
         if progress is not None:
@@ -221,6 +218,16 @@ def csv_text(value: Any, kind: Kind) -> str | None:
     """A value as `SqlTable` exports it: ISO 8601 UTC times, true/false, plain numbers (never in
     exponent form), text with a leading apostrophe when a spreadsheet would take it for a formula."""
     return None if value is None else _CSV_TEXT[kind](value)
+
+
+def csv_rows(rows: Iterable[Sequence[Any]], kinds: Sequence[Kind]) -> bytes:
+    """CSV lines of `rows` (values in `kinds`' order), as `SqlTable.export_csv` writes them."""
+    convert = [_CSV_TEXT[kind] for kind in kinds]
+    lines = [
+        ",".join("" if v is None else csv_field(c(v)) for v, c in zip(row, convert, strict=True))
+        for row in rows
+    ]
+    return ("\n".join(lines) + "\n").encode() if lines else b""
 
 
 #: A field that needs quotes: a separator, a quote or a line break anywhere in it.

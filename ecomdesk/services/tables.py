@@ -14,7 +14,7 @@ evaluating it. Numbers, money and dates are written as plain values and never ne
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Final, Generic, TypeVar
@@ -289,10 +289,9 @@ class SqlTable(Table[Row]):
             compiled = stmt.compile(
                 dialect=uow.session.get_bind().dialect, compile_kwargs={"render_postcompile": True}
             )
-            header = ",".join(csv_quote(self.spec.column(key).title) for key in keys) + "\n"
             if bom:
                 out.write(UTF8_BOM)
-            out.write(header.encode())
+            out.write(csv_header(self.spec.column(key).title for key in keys))
             raw = uow.session.connection().connection.driver_connection
             written = 0
             with raw.cursor() as cursor:  # type: ignore[union-attr]
@@ -395,6 +394,11 @@ def csv_quote(value: str) -> str:
     if any(ch in value for ch in ',"\r\n') or value.startswith(FORMULA_PREFIXES):
         return '"' + value.replace('"', '""') + '"'
     return value
+
+
+def csv_header(titles: Iterable[str]) -> bytes:
+    """The header line of an exported CSV: the column titles, quoted as the data is."""
+    return (",".join(csv_quote(title) for title in titles) + "\n").encode()
 
 
 def partial_path(target: Path) -> Path:
