@@ -11,6 +11,7 @@ from ecomdesk.services.analytics import AnalyticsService
 from ecomdesk.services.analytics_tables import ANALYTICS_SPECS, ANALYTICS_TABLES
 from ecomdesk.services.audit import ACTIVITY_SPEC, ActivityTable
 from ecomdesk.services.auth import AuthService
+from ecomdesk.services.changes import ChangeService
 from ecomdesk.services.context import ServiceContext
 from ecomdesk.services.inventory import INVENTORY_SPEC, InventoryService
 from ecomdesk.services.inventory_import import InventoryImport
@@ -36,6 +37,7 @@ class Services:
     analytics: AnalyticsService
     orders: OrderImport
     reports: ReportService
+    changes: ChangeService
     #: Every list the app shows, by view name (`ecomdesk export <name>`, the grids).
     tables: dict[str, Table[Any]] = field(default_factory=dict)
 
@@ -86,5 +88,6 @@ class Services:
             AnalyticsService(ctx),
             OrderImport(ctx),
             reports,
+            ChangeService(ctx),
             tables,
         )

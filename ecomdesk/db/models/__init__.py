@@ -3,6 +3,7 @@
 from ecomdesk.db.base import Base
 from ecomdesk.db.models.analytics import AnalyticsData, CustomerMetric, SalesMetric
 from ecomdesk.db.models.audit import AuditEntry
+from ecomdesk.db.models.changes import ChangeEntry
 from ecomdesk.db.models.files import FileBlob, StoredFile
 from ecomdesk.db.models.identity import DeviceSession, Permission, Role, User, UserProfile, role_permissions
 from ecomdesk.db.models.inventory import InventoryItem, MovementKind, StockMovement
@@ -24,6 +25,7 @@ __all__ = [
     "AnalyticsData",
     "AuditEntry",
     "Base",
+    "ChangeEntry",
     "Customer",
     "CustomerMetric",
     "CustomerPeriod",

@@ -16,6 +16,8 @@ class AuditEntry(Base):
     __table_args__ = (
         Index("ix_audit_log_entity", "entity_type", "entity_id"),
         Index("ix_audit_log_occurred_at_id", "occurred_at", "id"),
+        # The Activity page's user filter and its list of users (migration 0007).
+        Index("ix_audit_log_actor_email_occurred_at_id", "actor_email", "occurred_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
