@@ -152,10 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--columns", metavar="A,B,…", help="column keys in order (default: the shown ones)")
     export.add_argument("--bom", action="store_true", help="start with a UTF-8 byte-order mark (for Excel)")
 
-    from ecomdesk import cli_inventory, cli_reports
+    from ecomdesk import cli_inventory, cli_reports, cli_watch
 
     cli_inventory.add_parsers(sub)
     cli_reports.add_parsers(sub)
+    cli_watch.add_parsers(sub)
 
     profile = sub.add_parser("profile", help="saved connection profiles")
     prof_sub = profile.add_subparsers(dest="profile_command", metavar="ACTION", required=True)
@@ -211,6 +212,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from ecomdesk import cli_reports
 
                 return cli_reports.run(args)
+            case "watch":
+                from ecomdesk import cli_watch
+
+                return cli_watch.run(args)
             case None:
                 return _gui(args)
     except (ConfigurationError, EmbeddedServerError, UsageError) as exc:
