@@ -26,6 +26,7 @@ from ecomdesk.connect import DEMO_ACCOUNTS, DEMO_PASSWORD, close_services, open_
 from ecomdesk.db.models import MovementKind
 from ecomdesk.logs import log_file
 from ecomdesk.services.analytics import Granularity, Preset
+from ecomdesk.services.audit import ActivityRow, ChangeKind
 from ecomdesk.services.context import Actor
 from ecomdesk.services.errors import Unavailable
 from ecomdesk.services.inventory import InventoryRow, ItemConflict
@@ -38,6 +39,7 @@ from ecomdesk.ui.errors import Severity, UserMessage
 from ecomdesk.ui.login import ChangePasswordDialog, LoginWindow
 from ecomdesk.ui.main_window import MainWindow
 from ecomdesk.ui.pages import import_dialog
+from ecomdesk.ui.pages.activity import ActivityPage
 from ecomdesk.ui.pages.dashboard import DashboardPage
 from ecomdesk.ui.pages.inventory import InventoryPage
 from ecomdesk.ui.pages.inventory_import import ImportDialog
@@ -427,6 +429,27 @@ def _reports(window: MainWindow, camera: Camera, runner: TaskRunner) -> list[int
     return [done.id, waiting.id]
 
 
+def _activity(window: MainWindow, camera: Camera, runner: TaskRunner) -> None:
+    """The activity page with an entry that changed some fields and kept others selected, and its
+    before/after on its own."""
+    page = window.current_page
+    if not isinstance(page, ActivityPage):
+        return
+    model = page.grid.model
+    wait_until(lambda: model.is_loaded and not model.is_busy, "the activity list")
+    loaded = list(model.loaded_records(0, model.rowCount() - 1))
+
+    def telling(entry: ActivityRow) -> bool:
+        kinds = {change.kind for change in entry.field_changes()}
+        return ChangeKind.CHANGED in kinds and ChangeKind.SAME in kinds
+
+    row = next((r for r, entry in loaded if telling(entry)), 0)
+    page.grid.view.selectRow(row)
+    page.grid.view.scrollTo(model.index(row, 0))
+    settle(runner, "the selected entry")
+    camera.shoot(page.panel, "activity-details")
+
+
 def _main_window(shell: Shell, camera: Camera, actor: Actor) -> None:
     window = shell.show_main(actor)
     window.resize(WINDOW)
@@ -453,6 +476,8 @@ def _main_window(shell: Shell, camera: Camera, actor: Actor) -> None:
             _inventory(window, camera, shell.runner)
         if key == "dashboard":
             _dashboard(window, camera, shell.runner)
+        if key == "activity":
+            _activity(window, camera, shell.runner)
         made = _reports(window, camera, shell.runner) if key == "reports" else []
         camera.shoot(window, key)
         if made:  # the demo keeps only its own reports

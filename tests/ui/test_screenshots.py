@@ -38,6 +38,7 @@ WINDOWS = [
     "dashboard-trace",
     "new-report",
     "report-preview",
+    "activity-details",
 ]
 
 

@@ -2,8 +2,12 @@
 
 A page is any QWidget built by `factory(session)`. The main window calls these optional methods:
 
-- `refresh() -> None`: F5, and every `Preferences.refresh_interval` seconds while the page is shown
-  (a page with unsaved edits keeps them); call `session.note_refreshed()` when fresh data arrived.
+- `refresh() -> None`: F5, and whenever one of the tables in the page's `watches` changed (the
+  change watcher, `ui.live`: at once for the page shown, when next shown for the others). It
+  re-reads in place and keeps the selection, scroll position and any unsaved edits; call
+  `session.note_refreshed()` when fresh data arrived.
+- `watches: frozenset[str]`: the database tables the page shows (`db.changes.TRACKED_TABLES`).
+- `changes_seen(batch) -> None`: every batch of changes, for a page that looks at rows itself.
 - `focus_search() -> None`: Ctrl+F.
 - `page_shown() -> None`: each time the page becomes the visible one (first time included).
 
@@ -52,6 +56,8 @@ PageFactory = Callable[["AppSession"], QWidget]
 
 class Page(Protocol):
     """What a page may offer the main window (all optional: checked with `getattr`)."""
+
+    watches: frozenset[str]
 
     def refresh(self) -> None: ...
     def focus_search(self) -> None: ...
@@ -183,9 +189,8 @@ _REGISTRY["inventory"] = replace(
 _REGISTRY["reports"] = replace(
     _REGISTRY["reports"], factory=_lazy("ecomdesk.ui.pages.reports", "ReportsPage")
 )
-# The lists that are a grid for now; their own issues build editing around the same grid.
 _REGISTRY["activity"] = replace(
-    _REGISTRY["activity"], factory=_lazy("ecomdesk.ui.pages.lists", "activity_page")
+    _REGISTRY["activity"], factory=_lazy("ecomdesk.ui.pages.activity", "ActivityPage")
 )
 
 
