@@ -40,7 +40,6 @@ __all__ = [
     "SchemaState",
     "check_connection",
     "close_services",
-    "database_answers",
     "describe_url",
     "device_name",
     "open_database",
@@ -291,17 +290,6 @@ def stop_demo_server(demo: DemoDatabase) -> None:
         demo.server.stop()
     except EmbeddedServerError as exc:
         log.warning("could not stop the demo server: %s", exc)
-
-
-def database_answers(services: Services) -> bool:
-    """One round trip: True when the database answers now (the reconnect probe)."""
-    try:
-        with services.ctx.engine.connect() as conn:
-            conn.exec_driver_sql("SELECT 1")
-    except DBAPIError as exc:
-        log.info("database probe failed: %s", _server_detail(exc.orig or exc))
-        return False
-    return True
 
 
 # -- signing in on this computer ---------------------------------------------------------------

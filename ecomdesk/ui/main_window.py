@@ -1,11 +1,13 @@
 """The main window: the sidebar of pages the user may see, the message bar, and a status bar that
 says whether the database answers, which database it is, who is signed in and how fresh the data is.
 
-It owns two timers: `_refresh_timer` refreshes the visible page every `refresh_interval` seconds,
-and `_probe_timer` asks the database every few seconds after it stopped answering, until it does.
-It also owns this app's `ReportRunner`, which generates queued reports while the window is open.
-Everything that leaves the window (sign out, switch connection, quit) is a signal: the shell
-(`ui.app`) decides what comes next.
+It owns this app's `ChangeWatcher` (`ui.live`), which polls for what others changed and doubles as
+the probe while the server is away, and routes each batch of changes to the pages: a page declares
+the tables it shows (`watches`), the visible one refreshes at once, a hidden one when next shown.
+When the signed-in user's role or permissions change, the sidebar and pages are rebuilt for the new
+rights (after any open dialog is closed). It also owns this app's `ReportRunner`, which generates
+queued reports while the window is open. Everything that leaves the window (sign out, switch
+connection, quit) is a signal: the shell (`ui.app`) decides what comes next.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Final
 from PySide6.QtCore import QEvent, QLocale, QSize, Qt, QTime, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QPalette
 from PySide6.QtWidgets import (
+    QApplication,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -33,13 +36,15 @@ from PySide6.QtWidgets import (
 )
 
 from ecomdesk import __version__
-from ecomdesk.connect import database_answers
 from ecomdesk.logs import log_file
+from ecomdesk.services.changes import ChangeBatch
+from ecomdesk.services.context import Actor
 from ecomdesk.services.errors import AuthenticationError, Unavailable
 from ecomdesk.services.settings import SystemSettings
 from ecomdesk.services.users import UserRecord
 from ecomdesk.ui.errors import Severity, UserMessage
 from ecomdesk.ui.icons import themed_icon
+from ecomdesk.ui.live import ChangeWatcher
 from ecomdesk.ui.login import ChangePasswordDialog
 from ecomdesk.ui.messages import MessageBar, open_folder
 from ecomdesk.ui.pages import PageSpec, pages_for
@@ -51,10 +56,8 @@ from ecomdesk.ui.tasks import Task
 from ecomdesk.ui.theme import Kind, is_theme_change, text_colour
 from ecomdesk.ui.widgets import hint
 
-#: Seconds between probes while the database does not answer.
-PROBE_INTERVAL_MS: Final = 3000
-#: Failed probes in a row after which "Reconnecting…" becomes "Offline" (probing goes on).
-PROBES_BEFORE_OFFLINE: Final = 5
+#: How often a rebuild of the pages for new rights waits for an open dialog to close.
+REBUILD_RETRY_MS: Final = 1000
 
 _STATE_KIND: Final[dict[ConnectionState, Kind]] = {
     ConnectionState.CONNECTED: "success",
@@ -82,8 +85,12 @@ class MainWindow(QMainWindow):
         self.preferences: Preferences = session.preferences
         self.specs: list[PageSpec] = pages_for(session.actor)
         self.pages: dict[str, QWidget] = {}
-        self._probe_failures = 0
+        #: Built pages whose tables changed while they were hidden: refreshed when next shown.
+        self._stale: set[str] = set()
+        #: The rights the pages were built for (a change of them rebuilds the pages).
+        self._built_for = (session.actor.role, session.actor.permissions)
         self._ended = False
+        self._was_connected = session.state is ConnectionState.CONNECTED
         self.setObjectName("mainWindow")
         em = self.fontMetrics().horizontalAdvance("M")
         central = QWidget(self)
@@ -96,13 +103,13 @@ class MainWindow(QMainWindow):
 
         self._build_status_bar()
         self._build_menus()
+        self._populate_pages()
         self._apply_icons()
 
-        self._refresh_timer = QTimer(self)
-        self._refresh_timer.timeout.connect(self._auto_refresh)
-        self._probe_timer = QTimer(self)
-        self._probe_timer.setInterval(PROBE_INTERVAL_MS)
-        self._probe_timer.timeout.connect(self._probe)
+        self._rebuild_timer = QTimer(self)
+        self._rebuild_timer.setSingleShot(True)
+        self._rebuild_timer.setInterval(REBUILD_RETRY_MS)
+        self._rebuild_timer.timeout.connect(self._rebuild_for_rights)
 
         self.navigation.currentRowChanged.connect(self._row_changed)
         session.runner.failed.connect(self._task_failed)
@@ -111,16 +118,21 @@ class MainWindow(QMainWindow):
         session.state_changed.connect(self._state_changed)
         session.refreshed.connect(self._refreshed)
         session.shop_changed.connect(self._shop_changed)
+        session.changes_seen.connect(self._changes_seen)
+        session.actor_changed.connect(self._actor_changed)
         self.preferences.changed.connect(self._preference_changed)
 
         # While someone is signed in here, this app helps generate the shop's queued reports.
         self.report_runner = session.report_runner = ReportRunner(session, parent=self)
         self.report_runner.start()
 
+        # What others change shows here by itself; the watcher is also the probe when the server goes.
+        self.watcher = ChangeWatcher(session, parent=self)
+
         self._restore_layout()
         self._state_changed(session.state)
-        self._refresh_timer.start(self.preferences.refresh_interval * 1000)
         self.load_shop()
+        self.watcher.start()
 
     # -- building ------------------------------------------------------------------------------
 
@@ -130,11 +142,6 @@ class MainWindow(QMainWindow):
         self.navigation.setObjectName("navigation")
         self.navigation.setAccessibleName("Pages")
         self.navigation.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        for spec in self.specs:
-            item = QListWidgetItem(spec.title)
-            item.setData(Qt.ItemDataRole.UserRole, spec.key)
-            item.setToolTip(spec.summary)
-            self.navigation.addItem(item)
         self.shop_label = QLabel(self)
         self.shop_label.setObjectName("shopName")
         self.shop_label.setWordWrap(True)
@@ -156,8 +163,7 @@ class MainWindow(QMainWindow):
         header.addWidget(self.place_label)
         side.addLayout(header)
         side.addWidget(self.navigation, 1)
-        widest = max((self.fontMetrics().horizontalAdvance(s.title) for s in self.specs), default=em * 8)
-        sidebar.setFixedWidth(max(widest + em * 6, em * 13))
+        self._sidebar = sidebar
         return sidebar
 
     def _build_content(self, em: int) -> QWidget:
@@ -165,8 +171,6 @@ class MainWindow(QMainWindow):
         self.messages = MessageBar(self)
         self.stack = QStackedWidget(self)
         self.stack.setAccessibleName("Page")
-        for _spec in self.specs:
-            self.stack.addWidget(QWidget(self.stack))
         content = QWidget(self)
         column = QVBoxLayout(content)
         column.setContentsMargins(em // 2, em // 2, em // 2, 0)
@@ -212,18 +216,10 @@ class MainWindow(QMainWindow):
         self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
         self.quit_action.triggered.connect(self.quit_requested)
 
-        view = menus.addMenu("&View")
+        self.view_menu = view = menus.addMenu("&View")
         self.page_actions: dict[str, QAction] = {}
-        pages = QActionGroup(self)
-        for index, spec in enumerate(self.specs):
-            action = view.addAction(spec.title)
-            action.setCheckable(True)
-            if index < 9:
-                action.setShortcut(QKeySequence(f"Ctrl+{index + 1}"))
-            action.triggered.connect(lambda _checked=False, key=spec.key: self.show_page(key))
-            pages.addAction(action)
-            self.page_actions[spec.key] = action
-        view.addSeparator()
+        self._page_group = QActionGroup(self)
+        self._pages_end = view.addSeparator()
         self.refresh_action = view.addAction("&Refresh")
         self.refresh_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Refresh))
         self.refresh_action.triggered.connect(self.refresh)
@@ -280,6 +276,41 @@ class MainWindow(QMainWindow):
 
     # -- pages ---------------------------------------------------------------------------------
 
+    def _populate_pages(self) -> None:
+        """The sidebar entries, page slots and View-menu entries of `specs` (pages build lazily)."""
+        em = self.fontMetrics().horizontalAdvance("M")
+        self.navigation.blockSignals(True)
+        self.navigation.clear()
+        self.navigation.blockSignals(False)
+        while (old := self.stack.widget(0)) is not None:
+            self.stack.removeWidget(old)
+            old.deleteLater()
+        self.pages.clear()
+        self._stale.clear()
+        for action in self.page_actions.values():
+            self._page_group.removeAction(action)
+            self.view_menu.removeAction(action)
+            action.deleteLater()
+        self.page_actions.clear()
+        for index, spec in enumerate(self.specs):
+            item = QListWidgetItem(spec.title)
+            item.setData(Qt.ItemDataRole.UserRole, spec.key)
+            item.setToolTip(spec.summary)
+            self.navigation.blockSignals(True)
+            self.navigation.addItem(item)
+            self.navigation.blockSignals(False)
+            self.stack.addWidget(QWidget(self.stack))
+            action = QAction(spec.title, self)
+            action.setCheckable(True)
+            if index < 9:
+                action.setShortcut(QKeySequence(f"Ctrl+{index + 1}"))
+            action.triggered.connect(lambda _checked=False, key=spec.key: self.show_page(key))
+            self._page_group.addAction(action)
+            self.view_menu.insertAction(self._pages_end, action)
+            self.page_actions[spec.key] = action
+        widest = max((self.fontMetrics().horizontalAdvance(s.title) for s in self.specs), default=em * 8)
+        self._sidebar.setFixedWidth(max(widest + em * 6, em * 13))
+
     @property
     def current_key(self) -> str | None:
         row = self.navigation.currentRow()
@@ -312,6 +343,9 @@ class MainWindow(QMainWindow):
         shown = getattr(page, "page_shown", None)
         if callable(shown):
             shown()
+        if spec.key in self._stale:
+            self._stale.discard(spec.key)
+            self._refresh_page(page)
 
     def _build_page(self, spec: PageSpec, row: int) -> QWidget:
         """Pages are built on first visit: start-up costs nothing for pages never opened."""
@@ -343,9 +377,67 @@ class MainWindow(QMainWindow):
         if callable(focus):
             focus()
 
-    def _auto_refresh(self) -> None:
-        if self.isVisible() and not self.isMinimized() and self.session.state is ConnectionState.CONNECTED:
-            self.refresh()
+    @staticmethod
+    def _refresh_page(page: QWidget) -> None:
+        refresh = getattr(page, "refresh", None)
+        if callable(refresh):
+            refresh()
+
+    # -- live updates --------------------------------------------------------------------------
+
+    def _changes_seen(self, batch: ChangeBatch) -> None:
+        """Each built page whose tables changed refreshes — now if it is the one shown, else when
+        next shown; a page may also look at the changes itself (`changes_seen`)."""
+        current = self.current_page
+        for key, page in self.pages.items():
+            hook = getattr(page, "changes_seen", None)
+            if callable(hook):
+                hook(batch)
+            watches = getattr(page, "watches", None)
+            if not watches or not batch.touches(watches):
+                continue
+            if page is current and self.isVisible():
+                self._refresh_page(page)
+            else:
+                self._stale.add(key)
+        if "settings" in batch.tables:
+            self.load_shop()
+        if not batch.complete or any(c.table == "reports" and c.op == "insert" for c in batch.changes):
+            self.report_runner.kick()  # someone asked for a report: help generate it
+
+    def _actor_changed(self, actor: Actor) -> None:
+        """The signed-in user changed in the database: their name at once; new rights rebuild the
+        pages (every action was enabled for the old ones)."""
+        self.user_button.setText(f"{actor.display_name or actor.email} ({actor.role})")
+        self.user_label.setText(f"{actor.display_name or actor.email} · {actor.role}")
+        if (actor.role, actor.permissions) != self._built_for:
+            self._rebuild_for_rights()
+
+    def _rebuild_for_rights(self) -> None:
+        """Rebuild the sidebar and pages for the user's current rights, keeping the page shown
+        when they may still see it. An open dialog is never destroyed under someone's hands: the
+        rebuild waits until it is closed."""
+        actor = self.session.actor
+        if (actor.role, actor.permissions) == self._built_for:
+            return
+        if QApplication.activeModalWidget() is not None:
+            self._rebuild_timer.start()
+            return
+        self._built_for = (actor.role, actor.permissions)
+        current = self.current_key
+        self.specs = pages_for(actor)
+        self._populate_pages()
+        self._apply_icons()
+        keys = self.page_keys()
+        self.navigation.setCurrentRow(keys.index(current) if current in keys else 0)
+        self.messages.show_message(
+            UserMessage(
+                "Your rights changed",
+                f"An administrator changed what your role ({actor.role}) may do; the pages now "
+                "show what you may see and do.",
+                Severity.INFO,
+            )
+        )
 
     # -- shop, state, freshness ----------------------------------------------------------------
 
@@ -372,18 +464,26 @@ class MainWindow(QMainWindow):
         self.shop_label.setText(shop_name or "ecomdesk")
 
     def _refreshed(self, when: dt.datetime) -> None:
-        self.refreshed_label.setText(f"Refreshed {local_time(when)}")
+        """The last time the database confirmed that what is shown is current."""
+        self.refreshed_label.setText(f"Up to date at {local_time(when)}")
+        self.refreshed_label.setToolTip(
+            "The last time the database confirmed there was nothing new to show. Changes by others "
+            f"appear by themselves; the database is asked every {self.watcher.interval_ms // 1000} s."
+            if hasattr(self, "watcher")
+            else ""
+        )
 
     def _activity(self, running: int) -> None:
         self.activity.setVisible(running > 0)
 
     def _state_changed(self, state: ConnectionState) -> None:
         self._paint_state(state)
-        if state is ConnectionState.CONNECTED:
-            self._probe_timer.stop()
-            self._probe_failures = 0
-        elif not self._probe_timer.isActive():
-            self._probe_timer.start()
+        connected = state is ConnectionState.CONNECTED
+        if connected and not self._was_connected:
+            self.messages.show_message(
+                UserMessage("Connected again", "The database answers again.", Severity.INFO)
+            )
+        self._was_connected = connected
 
     def _paint_state(self, state: ConnectionState) -> None:
         colour = text_colour(self.palette(), _STATE_KIND[state])
@@ -391,8 +491,10 @@ class MainWindow(QMainWindow):
         self.state_label.setToolTip(
             {
                 ConnectionState.CONNECTED: "The database answers.",
-                ConnectionState.RECONNECTING: "The database stopped answering; asking every few seconds.",
-                ConnectionState.OFFLINE: "The database has not answered for a while; still trying.",
+                ConnectionState.RECONNECTING: "The database stopped answering; asking again every few "
+                "seconds. Your windows and unsaved input stay as they are.",
+                ConnectionState.OFFLINE: "The database has not answered for a while; still trying, less "
+                "often. Your windows and unsaved input stay as they are.",
             }[state]
         )
 
@@ -409,38 +511,13 @@ class MainWindow(QMainWindow):
             self.session.set_state(ConnectionState.RECONNECTING)
         if isinstance(error, AuthenticationError) and not self._ended:
             self._ended = True
-            self._refresh_timer.stop()
+            self.watcher.stop()
             self.report_runner.stop()
             self.signed_out_elsewhere.emit(error.message)
 
-    def _probe(self) -> None:
-        services = self.session.services
-        self.session.runner.submit(
-            lambda _control: database_answers(services),
-            on_done=self._probed,
-            on_error=lambda _error: self._probed(False),
-            key=f"shell.probe.{id(self)}",
-            owner=self,
-            description="check the database connection",
-        )
-
-    def _probed(self, answers: bool) -> None:
-        if self.session.state is ConnectionState.CONNECTED:
-            return
-        if answers:
-            self.session.set_state(ConnectionState.CONNECTED)
-            self.messages.show_message(
-                UserMessage("Connected again", "The database answers again.", Severity.INFO)
-            )
-            self.refresh()
-            return
-        self._probe_failures += 1
-        if self._probe_failures >= PROBES_BEFORE_OFFLINE:
-            self.session.set_state(ConnectionState.OFFLINE)
-
     def _preference_changed(self, key: str) -> None:
         if key == Preferences.REFRESH:
-            self._refresh_timer.start(self.preferences.refresh_interval * 1000)
+            self.watcher.reschedule()
         elif key == Preferences.THEME:
             self.theme_actions[self.preferences.theme].setChecked(True)
 
@@ -454,9 +531,7 @@ class MainWindow(QMainWindow):
         return dialog
 
     def _profile_saved(self, record: UserRecord) -> None:
-        actor = self.session.actor = replace(self.session.actor, display_name=record.full_name)
-        self.user_button.setText(f"{actor.display_name or actor.email} ({actor.role})")
-        self.user_label.setText(f"{actor.display_name or actor.email} · {actor.role}")
+        self.session.set_actor(replace(self.session.actor, display_name=record.full_name))
         self.messages.show_message(UserMessage("Profile saved", "Your profile was saved.", Severity.INFO))
 
     def _change_password(self) -> None:
@@ -506,8 +581,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_layout()
-        self._refresh_timer.stop()
-        self._probe_timer.stop()
+        self.watcher.stop()
+        self._rebuild_timer.stop()
         self.report_runner.stop()  # a report being generated goes back to the queue
         super().closeEvent(event)
 
@@ -515,3 +590,5 @@ class MainWindow(QMainWindow):
         super().changeEvent(event)
         if is_theme_change(event) and hasattr(self, "user_button"):
             self._apply_icons()
+        elif event.type() == QEvent.Type.WindowStateChange and hasattr(self, "watcher"):
+            self.watcher.set_minimized(self.isMinimized())

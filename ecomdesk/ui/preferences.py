@@ -74,7 +74,7 @@ class Preferences(QObject):
 
     @property
     def refresh_interval(self) -> int:
-        """Seconds between automatic refreshes of the visible page."""
+        """Seconds between two polls for changes (`ui.live`): a page refreshes when its tables changed."""
         raw = self._settings.value(self.REFRESH, DEFAULT_REFRESH_S)
         try:
             value = int(str(raw))

@@ -35,6 +35,10 @@ class AppSession(QObject):
     state_changed = Signal(object)  # ConnectionState
     #: The shop's system settings were (re)loaded or saved (a `SystemSettings`): name, currency…
     shop_changed = Signal(object)
+    #: A poll found changes (a `ChangeBatch`): pages refresh what they show of those tables.
+    changes_seen = Signal(object)
+    #: The signed-in user's role, permissions or name changed in the database (the new `Actor`).
+    actor_changed = Signal(object)
 
     def __init__(
         self,
@@ -75,6 +79,12 @@ class AppSession(QObject):
     def note_shop(self, shop: SystemSettings) -> None:
         self.shop = shop
         self.shop_changed.emit(shop)
+
+    def set_actor(self, actor: Actor) -> None:
+        """The signed-in user as the database now says: every later call acts as them."""
+        if actor != self.actor:
+            self.actor = actor
+            self.actor_changed.emit(actor)
 
     def set_state(self, state: ConnectionState) -> None:
         if state is not self.state:

@@ -300,7 +300,7 @@ def test_refresh_shows_values_another_connection_changed(qtbot, engine, small_se
     assert model.record(0).stock == first.stock + 7
 
 
-def test_unreachable_database_marks_the_session_offline_and_reports_the_error(
+def test_unreachable_database_marks_the_session_reconnecting_and_reports_the_error(
     qtbot, pg_admin_url, database_url, small_session
 ):
     model = loaded_model(qtbot, small_session)
@@ -313,7 +313,7 @@ def test_unreachable_database_marks_the_session_offline_and_reports_the_error(
         model.refresh()
 
     assert isinstance(signal.args[0], Unavailable)
-    assert small_session.state is ConnectionState.OFFLINE
+    assert small_session.state is ConnectionState.RECONNECTING
     assert model.rowCount() > 0  # what was shown stays
 
 

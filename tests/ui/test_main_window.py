@@ -153,17 +153,57 @@ def test_ctrl_number_switches_pages_and_f5_and_ctrl_f_reach_the_page(
     assert window.current_key == "settings"
 
 
-def test_the_refresh_timer_refreshes_the_shown_page_at_the_chosen_interval(
-    qtbot: QtBot, open_window: OpenWindow, staff: Staff, restore_pages: None
+class WatchingPage(ProbePage):
+    """A page showing the inventory: it wants to hear when items change."""
+
+    watches = frozenset({"inventory_items"})
+
+
+def _add_an_item_by_sql(services: Services) -> None:
+    """A change made outside the app, as psql would make it."""
+    with services.ctx.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO inventory_items (sku, name, category, supplier, price, cost, stock) "
+            "VALUES ('LIVE-1', 'Lamp', 'Home', 'Acme', 10, 5, 3)"
+        )
+
+
+def test_a_change_to_a_table_the_shown_page_watches_refreshes_it_and_nothing_else_does(
+    qtbot: QtBot, open_window: OpenWindow, staff: Staff, services: Services, restore_pages: None
 ) -> None:
-    register_page(replace(page_spec("inventory"), factory=ProbePage))
+    register_page(replace(page_spec("inventory"), factory=WatchingPage))
+    register_page(replace(page_spec("reports"), factory=ProbePage))
     window = open_window(staff.viewer)
-    window.show_page("inventory")
     window.preferences.refresh_interval = 1
-    assert window._refresh_timer.interval() == 1000
+    window.show_page("reports")
+    reports = window.current_page
+    window.show_page("inventory")
     page = window.current_page
-    assert isinstance(page, ProbePage)
-    qtbot.waitUntil(lambda: page.refreshed >= 1, timeout=2500)
+    assert isinstance(page, WatchingPage) and isinstance(reports, ProbePage)
+    qtbot.waitUntil(lambda: window.watcher._cursor is not None, timeout=5000)
+    qtbot.wait(1500)  # polls that find nothing refresh nothing
+    assert page.refreshed == 0
+    _add_an_item_by_sql(services)
+    qtbot.waitUntil(lambda: page.refreshed == 1, timeout=3000)
+    assert reports.refreshed == 0  # it does not show the inventory
+
+
+def test_a_hidden_page_whose_tables_changed_refreshes_when_it_is_shown_again(
+    qtbot: QtBot, open_window: OpenWindow, staff: Staff, services: Services, restore_pages: None
+) -> None:
+    register_page(replace(page_spec("inventory"), factory=WatchingPage))
+    window = open_window(staff.viewer)
+    window.preferences.refresh_interval = 1
+    window.show_page("inventory")
+    page = window.current_page
+    assert isinstance(page, WatchingPage)
+    window.show_page("settings")
+    qtbot.waitUntil(lambda: window.watcher._cursor is not None, timeout=5000)
+    _add_an_item_by_sql(services)
+    qtbot.waitUntil(lambda: "inventory" in window._stale, timeout=3000)
+    assert page.refreshed == 0
+    window.show_page("inventory")
+    assert page.refreshed == 1 and "inventory" not in window._stale
 
 
 def test_a_page_that_fails_to_build_is_said_in_the_message_bar(
@@ -278,32 +318,31 @@ def test_the_status_bar_shows_who_where_the_state_and_the_refresh_time(
     assert window.user_label.text() == "Vic Viewer · viewer"
     assert "Vic Viewer" in window.user_button.text()
     assert "Connected" in window.state_label.text()
-    assert window.refreshed_label.text().startswith("Refreshed ")  # the shop's settings were loaded
+    assert window.refreshed_label.text().startswith("Up to date at ")  # the first poll answered
     session.set_state(ConnectionState.RECONNECTING)
     assert "Reconnecting…" in window.state_label.text()
     session.set_state(ConnectionState.OFFLINE)
     assert "Offline" in window.state_label.text()
     when = dt.datetime(2026, 11, 27, 10, 42, tzinfo=dt.UTC)
     session.note_refreshed(when)
-    assert window.refreshed_label.text() == f"Refreshed {local_time(when)}"
+    assert window.refreshed_label.text() == f"Up to date at {local_time(when)}"
     assert "Connected" in window.state_label.text()
     assert window.windowTitle() == "Demo Shop — ecomdesk"
 
 
-def test_an_unavailable_database_starts_the_probe_which_reconnects_when_it_answers(
+def test_an_unavailable_database_makes_the_watcher_probe_soon_and_reconnect_when_it_answers(
     qtbot: QtBot, open_window: OpenWindow, staff: Staff, runner: TaskRunner
 ) -> None:
     window = open_window(staff.viewer)
-    window._probe_timer.setInterval(50)
+    window.watcher.first_backoff_ms = 50
 
     def lost(_control: object) -> None:
         raise Unavailable("The connection to the database was lost. Nothing was changed.")
 
     runner.submit(lost)
     qtbot.waitUntil(lambda: window.session.state is ConnectionState.RECONNECTING, timeout=5000)
-    assert window._probe_timer.isActive()
+    assert window.watcher._poll_timer.remainingTime() <= 60  # not a whole interval away
     qtbot.waitUntil(lambda: window.session.state is ConnectionState.CONNECTED, timeout=5000)
-    assert not window._probe_timer.isActive()
     assert window.messages.message is not None and window.messages.message.title == "Connected again"
 
 
@@ -318,7 +357,7 @@ def test_connection_trouble_a_page_handled_itself_still_starts_the_probe(
 
     window.session.runner.submit(fail, on_error=said.append)  # e.g. a dialog's "Nothing was saved"
     qtbot.waitUntil(lambda: window.session.state is ConnectionState.RECONNECTING, timeout=5_000)
-    assert len(said) == 1 and window._probe_timer.isActive()
+    assert len(said) == 1 and window.watcher._failures == 1
     assert window.messages.message is None  # the page said it; no second message
 
 
@@ -331,9 +370,10 @@ def test_a_database_that_stays_away_turns_reconnecting_into_offline(
         assert window.session.state is ConnectionState.RECONNECTING
         assert window.messages.message is not None
         assert window.messages.message.title == "Database unavailable"
-        window._probe_timer.setInterval(20)
+        window.watcher.first_backoff_ms = window.watcher.max_backoff_ms = 20
         qtbot.waitUntil(lambda: window.session.state is ConnectionState.OFFLINE, timeout=10_000)
-        assert window._probe_timer.isActive()  # still asking
+        watcher = window.watcher
+        qtbot.waitUntil(lambda: watcher._poll_timer.isActive() or watcher._task is not None)  # still asking
         assert "Offline" in window.state_label.text()
     finally:
         close_services(gone)
@@ -462,3 +502,20 @@ def test_every_control_has_a_name_for_screen_readers(open_window: OpenWindow, st
         and not isinstance(w.parent(), QSpinBox | QComboBox)  # their inner line edits
     ]
     assert unnamed == []
+
+
+def test_every_page_watches_only_tables_the_change_log_tracks() -> None:
+    """A misspelt or untracked table in `watches` would silently never refresh the page."""
+    from ecomdesk.db.changes import TRACKED_TABLES
+    from ecomdesk.ui.pages.activity import ActivityPage
+    from ecomdesk.ui.pages.dashboard import DashboardPage
+    from ecomdesk.ui.pages.inventory import InventoryPage
+    from ecomdesk.ui.pages.reports import ReportsPage
+    from ecomdesk.ui.pages.roles import RolesPage
+    from ecomdesk.ui.pages.settings import SettingsPage
+    from ecomdesk.ui.pages.users import UsersPage
+
+    classes = (ActivityPage, DashboardPage, InventoryPage, ReportsPage, RolesPage, SettingsPage, UsersPage)
+    for page_class in classes:
+        watches = page_class.watches
+        assert watches and watches <= TRACKED_TABLES, page_class.__name__

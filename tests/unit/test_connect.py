@@ -18,10 +18,7 @@ from ecomdesk.connect import (
     Problem,
     SchemaState,
     check_connection,
-    close_services,
-    database_answers,
     describe_url,
-    open_services,
     resume_remembered,
     sign_in,
     sign_out,
@@ -137,16 +134,6 @@ def test_tables_without_a_schema_record_point_at_the_database_name(database_url:
     check = check_connection(database_url)
     assert check.schema is SchemaState.UNKNOWN
     assert "check the database name" in check.fix
-
-
-def test_the_probe_tells_a_live_database_from_a_dead_one(database_url: str, tmp_path: Path) -> None:
-    live, dead = open_services(database_url), open_services(f"postgresql://x@/shop?host={tmp_path}")
-    try:
-        assert database_answers(live)
-        assert not database_answers(dead)
-    finally:
-        close_services(live)
-        close_services(dead)
 
 
 def test_a_database_is_named_without_its_password() -> None:

@@ -584,8 +584,10 @@ class PagedTableModel(QAbstractTableModel):
         self._query_tasks.clear()
 
     def _report(self, error: BaseException) -> None:
-        if isinstance(error, Unavailable):
-            self._session.set_state(ConnectionState.OFFLINE)
+        if isinstance(error, Unavailable) and self._session.state is ConnectionState.CONNECTED:
+            # The change watcher (`ui.live`) takes it from here: it probes with backoff and turns
+            # this into "Offline" if the server stays away.
+            self._session.set_state(ConnectionState.RECONNECTING)
         self.failed.emit(error)
         if not self.inline_errors:
             self._session.runner.failed.emit(error, None)

@@ -362,6 +362,11 @@ def channels_text(channels: Sequence[str]) -> str:
 class DashboardPage(QWidget):
     """The dashboard page (key `dashboard`, permission `analytics.read`)."""
 
+    #: The main window refreshes the page when one of these tables changed (`ui.live`).
+    watches = frozenset(
+        {"order_events", "sales_metrics", "customer_metrics", "analytics_data", "inventory_items"}
+    )
+
     #: New figures are shown (tests and screenshots wait for it).
     loaded = Signal()
 

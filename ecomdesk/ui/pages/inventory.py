@@ -199,6 +199,9 @@ class ItemPanel(DetailsPanel):
 
 
 class InventoryPage(QWidget):
+    #: The main window refreshes the page when one of these tables changed (`ui.live`).
+    watches = frozenset({"inventory_items", "stock_movements"})
+
     def __init__(self, session: AppSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session

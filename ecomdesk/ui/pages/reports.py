@@ -2,10 +2,10 @@
 the list, and the actions — request a new report, open (preview), save as…, re-run, delete.
 
 Reports are generated in the background by whichever app or worker claims their job first (this
-app's `ReportRunner` among them), so the list is re-read often: every refresh interval like any
-page, every two seconds while a report it shows is still pending or processing, and at once when
-this app's runner finishes one. A report another staff member requests appears and completes here
-without anyone pressing F5.
+app's `ReportRunner` among them). The list is re-read whenever a report changes in the database
+(`watches`: a request, a generation's progress, its outcome — the main window's change watcher
+says so within a poll, or at once with the wake-up) and at once when this app's runner finishes
+one. A report another staff member requests appears and completes here without anyone pressing F5.
 
 Requesting, re-running and deleting need `reports.generate`; without it those actions are disabled
 with a tooltip saying why. Opening needs the kind's own permission too, which the service checks:
@@ -24,9 +24,8 @@ from PySide6.QtCore import (
     QPersistentModelIndex,
     QSize,
     Qt,
-    QTimer,
 )
-from PySide6.QtGui import QHideEvent, QKeySequence, QPalette, QShowEvent
+from PySide6.QtGui import QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -61,8 +60,6 @@ from ecomdesk.ui.tasks import Task
 from ecomdesk.ui.theme import is_theme_change, text_colour
 from ecomdesk.ui.widgets import action_buttons, ask, heading, page_action, remembered_splitter
 
-#: How often the list is re-read while a report it shows is still being generated.
-LIVE_INTERVAL_MS: Final = 2000
 #: Statuses of a report that is not done yet.
 UNDERWAY: Final = frozenset({"pending", "processing"})
 #: Titles a delete confirmation names before it says "and N more".
@@ -227,6 +224,9 @@ class ReportPanel(DetailsPanel):
 
 
 class ReportsPage(QWidget):
+    #: The main window refreshes the page when one of these changed (`ui.live`).
+    watches = frozenset({"reports"})
+
     def __init__(self, session: AppSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
@@ -284,11 +284,6 @@ class ReportsPage(QWidget):
         layout.addWidget(self.status)
         layout.addWidget(self.splitter, 1)
 
-        self._live_timer = QTimer(self)
-        self._live_timer.setObjectName("reportsLiveTimer")
-        self._live_timer.setInterval(LIVE_INTERVAL_MS)
-        self._live_timer.timeout.connect(self._live_refresh)
-
         self.grid.selection_changed.connect(self._selection_changed)
         self.grid.refreshed.connect(self._refreshed)
         self.grid.model.modelReset.connect(self._rows_changed)
@@ -313,7 +308,6 @@ class ReportsPage(QWidget):
         focus = self.focusWidget()
         if focus is None or not self.isAncestorOf(focus):
             self.grid.view.setFocus()
-        self._follow_underway()
 
     # -- selection, live status, the state of the actions ----------------------------------
 
@@ -347,7 +341,6 @@ class ReportsPage(QWidget):
 
     def _rows_changed(self) -> None:
         self._selection_changed()
-        self._follow_underway()
 
     def underway(self) -> list[ReportRow]:
         """The loaded reports that are still pending or processing."""
@@ -357,26 +350,6 @@ class ReportsPage(QWidget):
             for _row, record in model.loaded_records(0, model.rowCount() - 1)
             if isinstance(record, ReportRow) and record.status in UNDERWAY
         ]
-
-    def _follow_underway(self) -> None:
-        """Re-read every two seconds while a report on screen is not done yet."""
-        if self.isVisible() and self.underway():
-            if not self._live_timer.isActive():
-                self._live_timer.start()
-        else:
-            self._live_timer.stop()
-
-    def _live_refresh(self) -> None:
-        if not self.grid.model.is_busy:
-            self.grid.refresh()
-
-    def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
-        self._follow_underway()
-
-    def hideEvent(self, event: QHideEvent) -> None:
-        self._live_timer.stop()
-        super().hideEvent(event)
 
     def _update_actions(self) -> None:
         record = self.current
@@ -537,4 +510,4 @@ class ReportsPage(QWidget):
             self.session.runner.failed.emit(error, None)  # the message bar and the reconnect probe
 
 
-__all__ = ["LIVE_INTERVAL_MS", "ReportDelegate", "ReportPanel", "ReportsPage", "describe_report", "row_style"]
+__all__ = ["ReportDelegate", "ReportPanel", "ReportsPage", "describe_report", "row_style"]

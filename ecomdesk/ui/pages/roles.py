@@ -82,6 +82,9 @@ class SaveOutcome:
 class RolesPage(QWidget):
     """The matrix with its toolbar (new, rename, delete) and Save/Revert; reached with `roles.manage`."""
 
+    #: The main window refreshes the page when one of these tables changed (`ui.live`).
+    watches = frozenset({"roles", "role_permissions", "users"})
+
     def __init__(self, session: AppSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("rolesPage")

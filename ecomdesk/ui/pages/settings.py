@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from ecomdesk.services.errors import Conflict, ValidationError
 from ecomdesk.services.settings import INT_LIMITS, MAX_SHOP_NAME, SystemSettings
-from ecomdesk.ui.errors import describe
+from ecomdesk.ui.errors import not_saved
 from ecomdesk.ui.forms import Field, StatusKind, StatusLine, clear_errors, show_errors
 from ecomdesk.ui.preferences import REFRESH_RANGE_S, Preferences, ThemeMode
 from ecomdesk.ui.session import AppSession
@@ -78,7 +78,11 @@ class PreferencesBox(QGroupBox):
         self.refresh = QSpinBox(self)
         self.refresh.setRange(*REFRESH_RANGE_S)
         self.refresh.setSuffix(" seconds")
-        self.refresh.setAccessibleName("Refresh the visible page every")
+        self.refresh.setAccessibleName("Check for changes every")
+        self.refresh.setToolTip(
+            "How often this app asks the database what others changed. Where the connection allows "
+            "it, a change shows at once anyway; a minimized window asks less often."
+        )
         self.confirm_delete = QCheckBox("Ask before deleting anything", self)
         self.confirm_delete.setAccessibleName("Confirm before delete")
         hint = QLabel("Only for you, on this computer. Changes apply at once.", self)
@@ -86,7 +90,7 @@ class PreferencesBox(QGroupBox):
         hint.setWordWrap(True)
         form = QFormLayout()
         form.addRow("Theme", self.theme)
-        form.addRow("Refresh every", self.refresh)
+        form.addRow("Check for changes every", self.refresh)
         form.addRow("", self.confirm_delete)
         box = QVBoxLayout(self)
         box.addLayout(form)
@@ -268,7 +272,7 @@ class ShopSettingsBox(QGroupBox):
         elif isinstance(error, Conflict):
             self._say(f"{error.message} Use Revert to load their values.", "error")
         else:
-            self._say(f"Nothing was saved. {describe(error).text}", "error")
+            self._say(not_saved(error), "error")
             self._session.runner.failed.emit(error, None)  # the message bar and the reconnect probe
 
     def _revert(self) -> None:
@@ -300,6 +304,9 @@ class ShopSettingsBox(QGroupBox):
 
 class SettingsPage(QScrollArea):
     """Both sections in one scrolling column of readable width."""
+
+    #: The main window refreshes the page when one of these tables changed (`ui.live`).
+    watches = frozenset({"settings"})
 
     def __init__(self, session: AppSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)

@@ -130,6 +130,9 @@ class UserPanel(DetailsPanel):
 
 
 class UsersPage(QWidget):
+    #: The main window refreshes the page when one of these tables changed (`ui.live`).
+    watches = frozenset({"users", "user_profiles", "roles", "device_sessions"})
+
     def __init__(self, session: AppSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
