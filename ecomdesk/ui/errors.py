@@ -80,3 +80,10 @@ def describe(error: BaseException) -> UserMessage:
         Severity.ERROR,
         log_path=path,
     )
+
+
+def not_saved(error: BaseException) -> str:
+    """The sentence a form shows when its save failed: that nothing was saved, and why — once (a
+    lost connection's own sentence already says that nothing was changed)."""
+    text = describe(error).text
+    return text if "Nothing was" in text else f"Nothing was saved. {text}"

@@ -33,7 +33,7 @@ from ecomdesk.services.files import FileContent
 from ecomdesk.services.users import ProfileFields, UserRecord
 from ecomdesk.ui.avatar import Avatar, choose_image_file, read_image_file
 from ecomdesk.ui.devices import DevicesView
-from ecomdesk.ui.errors import describe
+from ecomdesk.ui.errors import describe, not_saved
 from ecomdesk.ui.forms import Field, StatusLine, clear_errors, show_errors
 from ecomdesk.ui.login import ChangePasswordDialog
 from ecomdesk.ui.permissions import READ_ONLY
@@ -300,7 +300,7 @@ class ProfileDialog(QDialog):
             self.tabs.setCurrentWidget(self.profile_tab)
             self.status.say(" ".join(["Nothing was saved: please check the marked fields.", *rest]), "error")
         else:
-            self.status.say(f"Nothing was saved. {describe(error).text}", "error")
+            self.status.say(not_saved(error), "error")
             self._note_connection(error)
         self._grow_to_fit()
 

@@ -9,7 +9,9 @@ through Adjust stock, so every unit has a reason and a name.
 
 No edit silently overwrites another: a save based on an older version of the item opens the
 `ConflictDialog`, which shows each field as it was when the form opened, as they saved it, and as
-typed here, and lets the person keep theirs or apply their own over it.
+typed here, and lets the person keep theirs or apply their own over it. And an edit need not wait
+for the save to learn of it: while the form is open, a change to the item by someone else shows as
+a notice at once (`ui.row_watch`), and the form takes their values if nothing was typed yet.
 """
 
 from __future__ import annotations
@@ -52,10 +54,11 @@ from ecomdesk.services.inventory import (
     validate_item,
 )
 from ecomdesk.services.tables import Kind
-from ecomdesk.ui.errors import describe
+from ecomdesk.ui.errors import describe, not_saved
 from ecomdesk.ui.forms import Field, FormGrid, StatusLine, clear_errors, grow_to_fit, show_errors
 from ecomdesk.ui.grid.format import display_text
 from ecomdesk.ui.pages.stock_dialogs import levels_text
+from ecomdesk.ui.row_watch import RowWatch
 from ecomdesk.ui.session import AppSession
 from ecomdesk.ui.theme import Kind as Tone
 from ecomdesk.ui.theme import is_theme_change, tint
@@ -75,6 +78,13 @@ STOCK_BY_ADJUSTMENT: Final = (
     "Stock changes go through Adjust stock (Ctrl+J), so every change has a reason and a name."
 )
 _ZERO: Final = Decimal("0.00")
+CHANGED_UNDERNEATH: Final = (
+    "Someone else changed this item since you opened it. Your edits are kept; saving will show both versions."
+)
+TAKEN_THEIRS: Final = (
+    "Someone else changed this item since you opened it: the form now shows their saved values."
+)
+DELETED_UNDERNEATH: Final = "Someone else deleted this item since you opened it; saving is not possible."
 
 
 def decimal_comma(locale: QLocale | None = None) -> bool:
@@ -131,6 +141,11 @@ class ItemDialog(QDialog):
         self._touched: set[str] = set()  # fields left once: their messages show as they change
         self._taken_sku: str | None = None  # a SKU the database said is taken
         self._typed = False  # the person changed something since the form was filled
+        #: The newest version of the item this form knows of (changes beyond it are news).
+        self._known_version = record.version if record is not None else None
+        #: The item was deleted while the form was open: nothing can be saved.
+        self.gone = False
+        self._deletion_compared = False  # a save met the deletion: its comparison said so
         self._locale = QLocale()
         self._comma = decimal_comma(self._locale)
         self.setWindowTitle(f"Edit {record.sku}" if record else "New item")
@@ -258,8 +273,20 @@ class ItemDialog(QDialog):
         for key, spin in (("stock", self.stock), ("reserved", self.reserved)):
             if spin is not None:
                 spin.valueChanged.connect(lambda _value, k=key: self._left(k))
+        #: Someone else's change to the item, noticed while the form is open (editing only).
+        self.watch: RowWatch[InventoryRow] | None = None
         if record is not None:
             self._fill(record)
+            inventory, item_id = session.services.inventory, record.id
+            self.watch = RowWatch(
+                session,
+                ("inventory_items",),
+                str(item_id),
+                lambda: inventory.get_item(session.actor, item_id),
+                self._reread,
+                self,
+            )
+            self.finished.connect(self.watch.stop)
         self._show_threshold(session.shop.low_stock_threshold if session.shop is not None else None)
         self._show_margin()
         self._load()
@@ -337,13 +364,32 @@ class ItemDialog(QDialog):
             combo.blockSignals(False)
         if loaded.threshold is not None:
             self._show_threshold(loaded.threshold)
-        fresh = loaded.item
-        behind = fresh is not None and self.record is not None and fresh.version != self.record.version
-        if behind and fresh is not None and not self._typed:
-            # The list was behind: start from what is saved now. (Once something is typed, a save
-            # shows their change beside the person's in the comparison instead.)
+        if loaded.item is not None:
+            self._reread(loaded.item, opening=True)  # the list may have been behind
+
+    def _reread(self, fresh: InventoryRow | None, *, opening: bool = False) -> None:
+        """The item as saved now (None: deleted). Untouched, the form starts from it; once
+        something is typed, the person's input stays as it is and a notice says that a save will
+        compare both versions (the conflict path)."""
+        if fresh is None:
+            if not (self.gone or self._deletion_compared):
+                self.gone = True
+                self.save_button.setEnabled(False)
+                self.status.say(DELETED_UNDERNEATH, "error")
+            return
+        if self.levels is not None:  # not an input: levels move by adjustment only
+            self.levels.setText(levels_text(fresh.stock, fresh.reserved))
+        if fresh.version == self._known_version:
+            return  # e.g. stock moved: no conflict for a save
+        self._known_version = fresh.version
+        if not self._typed:
+            # (When opening, the list was merely behind: no news to tell.)
             self.record = fresh
             self._fill(fresh)
+            if not opening:
+                self.status.say(TAKEN_THEIRS)
+        else:
+            self.status.say(CHANGED_UNDERNEATH)
 
     def _load_failed(self, error: BaseException) -> None:
         self.loaded = True
@@ -478,6 +524,7 @@ class ItemDialog(QDialog):
         services, actor, record = self.session.services, self.session.actor, self.record
         self.status.say("Saving…")
         self._set_busy(True)
+        self._pause_watch(True)
         if record is None or self._creating:
             stock = self.stock.value() if self.stock is not None else 0
             reserved = self.reserved.value() if self.reserved is not None else 0
@@ -515,6 +562,7 @@ class ItemDialog(QDialog):
     def _save_failed(self, error: BaseException) -> None:
         """Nothing typed is lost: messages next to their fields, someone else's change compared."""
         self._set_busy(False)
+        self._pause_watch(False)
         if isinstance(error, ItemConflict):
             self.show_conflict(error)
             return
@@ -524,7 +572,7 @@ class ItemDialog(QDialog):
             rest = show_errors(self.fields, error)
             self.status.say(" ".join(["Nothing was saved: please check the marked fields.", *rest]), "error")
             return
-        self.status.say(f"Nothing was saved. {describe(error).text}", "error")
+        self.status.say(not_saved(error), "error")
 
     # -- someone else's change -----------------------------------------------------------------------
 
@@ -540,6 +588,12 @@ class ItemDialog(QDialog):
         dialog.apply_chosen.connect(lambda: self._apply_mine(conflict))
         dialog.recreate_chosen.connect(lambda: self._recreate(conflict))
         dialog.discard_chosen.connect(self.reject)
+        # The comparison tells of their change (and, for a delete, offers to create the item
+        # again through Save): the watch need not tell it again.
+        if conflict.theirs is None:
+            self._deletion_compared = True
+        else:
+            self._known_version = max(conflict.theirs.version, self._known_version or 0)
         if conflict.theirs is None:
             self.status.say(f"Nothing was saved: {opened.sku} was deleted by someone else.", "error")
         else:
@@ -566,12 +620,15 @@ class ItemDialog(QDialog):
         self.record = conflict.theirs
         self.status.say("Saving your values over theirs…")
         self._set_busy(True)
+        self._pause_watch(True)
         self._update(conflict.yours, conflict.theirs)
 
     def _recreate(self, conflict: ItemConflict) -> None:
         """The item was deleted: create it again with the values typed here (and no stock: that is
         received again by adjustment)."""
         self._creating = True
+        if self.watch is not None:
+            self.watch.stop()  # what is saved now is a new item
         services, actor, fields = self.session.services, self.session.actor, conflict.yours
         self.setWindowTitle(f"Create {fields.sku} again")
         self.save_button.setText("Create item")
@@ -587,8 +644,13 @@ class ItemDialog(QDialog):
 
     def _set_busy(self, busy: bool) -> None:
         self.busy.setVisible(busy)
-        self.save_button.setEnabled(not busy and self.loaded)
+        self.save_button.setEnabled(not busy and self.loaded and not self.gone)
         self._fit_timer.start()  # after a refusal: its sentence and the field messages
+
+    def _pause_watch(self, saving: bool) -> None:
+        """The form's own save is no news: the watch rests while it is in flight."""
+        if self.watch is not None:
+            self.watch.paused = saving
 
 
 class ConflictDialog(QDialog):

@@ -2,13 +2,16 @@
 
 The edit dialog checks each field as soon as the person leaves it (the service's own rules, without a
 database round trip) and the server checks everything again on save. A failed save keeps the dialog
-open with every input as typed and the messages next to the fields they are about.
+open with every input as typed and the messages next to the fields they are about. While an account
+is open for editing, a change to it by someone else shows as a notice at once (`ui.row_watch`); the
+input stays as typed, and a save is still refused rather than overwriting theirs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontDatabase, QGuiApplication, QStandardItemModel
@@ -38,12 +41,24 @@ from ecomdesk.services.users import (
     validate_profile,
 )
 from ecomdesk.ui.avatar import Avatar, choose_image_file, read_image_file
-from ecomdesk.ui.errors import describe
+from ecomdesk.ui.errors import describe, not_saved
 from ecomdesk.ui.forms import Field, StatusLine, clear_errors, show_errors
+from ecomdesk.ui.row_watch import RowWatch
 from ecomdesk.ui.session import AppSession
 from ecomdesk.ui.widgets import busy_bar, hint
 
 ADDRESS_LINES = 3
+CHANGED_UNDERNEATH: Final = (
+    "Someone else changed this account since you opened it. Your edits are kept; saving will not "
+    "overwrite theirs (Reload shows them)."
+)
+DELETED_UNDERNEATH: Final = "Someone else deleted this account since you opened it; saving is not possible."
+
+
+def editable(record: UserRecord) -> tuple[object, ...]:
+    """What this form edits: a change to these by someone else makes a save a conflict (the
+    service's rule); a sign-in or a new picture meanwhile does not."""
+    return (record.email, record.first_name, record.last_name, record.role_id, record.phone, record.address)
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,11 @@ class UserDialog(QDialog):
         self.picture: Upload | None = None
         self.remove_picture = False
         self._saved_picture: bytes | None = None
+        #: The account's edited fields as this form last knew them saved (changes beyond are news;
+        #: None: not known after a refused save, so the next read is taken quietly).
+        self._known = editable(record) if record is not None else None
+        #: The account was deleted while the form was open: nothing can be saved.
+        self.gone = False
         self.setWindowTitle(f"Edit {record.full_name or record.email}" if record else "New user")
         self.setObjectName("userDialog")
 
@@ -163,8 +183,20 @@ class UserDialog(QDialog):
             (self.phone, "phone"),
         ):
             edit.editingFinished.connect(lambda e=edit, k=key: self._check(e, k))
+        #: Someone else's change to the account, noticed while the form is open (editing only).
+        self.watch: RowWatch[UserRecord] | None = None
         if record is not None:
             self._fill(record)
+            users, user_id = session.services.users, record.id
+            self.watch = RowWatch(
+                session,
+                ("users", "user_profiles"),
+                str(user_id),
+                lambda: users.get_user(session.actor, user_id),
+                self._reread,
+                self,
+            )
+            self.finished.connect(self.watch.stop)
         self._show_picture()
         self._load()
 
@@ -221,6 +253,22 @@ class UserDialog(QDialog):
     def _load_failed(self, error: BaseException) -> None:
         self._set_busy(False)
         self.status.say(describe(error).text, "error")
+
+    def _reread(self, fresh: UserRecord | None) -> None:
+        """The account as saved now (None: deleted). The input stays as typed; the notice offers
+        Reload, which is what a save would offer too."""
+        if fresh is None:
+            if not self.gone:
+                self.gone = True
+                self.save_button.setEnabled(False)
+                self.reload_button.hide()
+                self.status.say(DELETED_UNDERNEATH, "error")
+            return
+        news = self._known is not None and editable(fresh) != self._known
+        self._known = editable(fresh)
+        if news:
+            self.status.say(CHANGED_UNDERNEATH)
+            self.reload_button.show()
 
     # -- values --------------------------------------------------------------------------------
 
@@ -297,6 +345,8 @@ class UserDialog(QDialog):
         self.reload_button.hide()
         self.status.say("Saving…")
         self._set_busy(True)
+        if self.watch is not None:
+            self.watch.paused = True  # this form's own save is no news
         if record is None:
             self.session.runner.submit(
                 lambda _control: services.users.create_user(actor, fields, picture=picture),
@@ -324,11 +374,16 @@ class UserDialog(QDialog):
     def _save_failed(self, error: BaseException) -> None:
         """Nothing typed is lost: the messages go next to their fields, the rest into the status."""
         self._set_busy(False)
+        if self.watch is not None:
+            self.watch.paused = False
+            if isinstance(error, Conflict):
+                self._known = None  # the sentence below tells of their change: learn it quietly
+                self.watch.check()
         if isinstance(error, ValidationError):
             rest = show_errors(self.fields, error)
             self.status.say(" ".join(["Nothing was saved: please check the marked fields.", *rest]), "error")
             return
-        self.status.say(f"Nothing was saved. {describe(error).text}", "error")
+        self.status.say(not_saved(error), "error")
         if isinstance(error, Conflict) and self.record is not None:
             self.reload_button.show()
 
@@ -348,6 +403,7 @@ class UserDialog(QDialog):
     def _reloaded(self, record: UserRecord) -> None:
         self._set_busy(False)
         self.record = record
+        self._known = editable(record)
         self._fill(record)
         clear_errors(self.fields)
         self.reload_button.hide()
@@ -355,7 +411,7 @@ class UserDialog(QDialog):
 
     def _set_busy(self, busy: bool) -> None:
         self.busy.setVisible(busy)
-        self.save_button.setEnabled(not busy and bool(self.roles))
+        self.save_button.setEnabled(not busy and bool(self.roles) and not self.gone)
 
 
 class TemporaryPasswordDialog(QDialog):
