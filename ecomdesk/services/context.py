@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 
+import psycopg
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
@@ -150,8 +151,11 @@ def database_errors() -> Iterator[None]:
     unreachable server is `Unavailable`, a deadlock or serialization failure a `Conflict`."""
     try:
         yield
-    except (OperationalError, InterfaceError) as exc:
-        sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+    except (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        # psycopg's own errors come from work done on the driver's connection (COPY in exports and
+        # imports): SQLAlchemy never saw them, so they are not wrapped.
+        orig = exc.orig if isinstance(exc, DBAPIError) else exc
+        sqlstate = str(getattr(orig, "sqlstate", None) or "")
         if sqlstate.startswith("40"):
             # A deadlock or serialization failure: the other transaction went through.
             raise Conflict(
