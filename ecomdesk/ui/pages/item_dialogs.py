@@ -376,6 +376,7 @@ class ItemDialog(QDialog):
                 self.gone = True
                 self.save_button.setEnabled(False)
                 self.status.say(DELETED_UNDERNEATH, "error")
+                self._fit_timer.start()  # room for the sentence: nothing else may shrink
             return
         if self.levels is not None:  # not an input: levels move by adjustment only
             self.levels.setText(levels_text(fresh.stock, fresh.reserved))
@@ -390,6 +391,7 @@ class ItemDialog(QDialog):
                 self.status.say(TAKEN_THEIRS)
         else:
             self.status.say(CHANGED_UNDERNEATH)
+        self._fit_timer.start()  # room for the sentence: nothing else may shrink
 
     def _load_failed(self, error: BaseException) -> None:
         self.loaded = True

@@ -42,7 +42,7 @@ from ecomdesk.services.users import (
 )
 from ecomdesk.ui.avatar import Avatar, choose_image_file, read_image_file
 from ecomdesk.ui.errors import describe, not_saved
-from ecomdesk.ui.forms import Field, StatusLine, clear_errors, show_errors
+from ecomdesk.ui.forms import Field, StatusLine, clear_errors, grow_to_fit, show_errors
 from ecomdesk.ui.row_watch import RowWatch
 from ecomdesk.ui.session import AppSession
 from ecomdesk.ui.widgets import busy_bar, hint
@@ -263,12 +263,14 @@ class UserDialog(QDialog):
                 self.save_button.setEnabled(False)
                 self.reload_button.hide()
                 self.status.say(DELETED_UNDERNEATH, "error")
+                grow_to_fit(self)
             return
         news = self._known is not None and editable(fresh) != self._known
         self._known = editable(fresh)
         if news:
             self.status.say(CHANGED_UNDERNEATH)
             self.reload_button.show()
+            grow_to_fit(self)
 
     # -- values --------------------------------------------------------------------------------
 
