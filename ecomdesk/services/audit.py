@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from ecomdesk.db.models import AuditEntry
 from ecomdesk.services.analytics import shop_settings
+from ecomdesk.services.analytics_tables import filter_date
 from ecomdesk.services.context import redact
 from ecomdesk.services.errors import ValidationError
 from ecomdesk.services.listing import ListQuery, SortKey, like_pattern
@@ -125,18 +126,6 @@ ACTIVITY_SPEC = TableSpec(
 )
 
 
-def filter_day(value: Any, key: str) -> dt.date:
-    """A day filter's value: a date, or its ISO text (from the command line)."""
-    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-        return value
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    raise ValidationError({key: "Give a day such as 2026-11-27."})
-
-
 class ActivityTable(SqlTable[ActivityRow]):
     spec = ACTIVITY_SPEC
     permission = "audit.read"
@@ -192,7 +181,7 @@ class ActivityTable(SqlTable[ActivityRow]):
         filters = dict(query.filters)
         for key, value in days.items():
             if value is not None:
-                day = filter_day(value, key) + dt.timedelta(days=1 if key == DATE_TO else 0)
+                day = filter_date(key, value) + dt.timedelta(days=1 if key == DATE_TO else 0)
                 filters[key] = day_start(day, zone)
         return replace(query, filters=filters)
 
@@ -218,7 +207,7 @@ class ActivityTable(SqlTable[ActivityRow]):
 def check_days(filters: Mapping[str, Any]) -> None:
     """A range that ends before it starts is refused, not answered with no rows."""
     start, end = filters.get(DATE_FROM), filters.get(DATE_TO)
-    if start is not None and end is not None and filter_day(end, DATE_TO) < filter_day(start, DATE_FROM):
+    if start is not None and end is not None and filter_date(DATE_TO, end) < filter_date(DATE_FROM, start):
         raise ValidationError(
             {DATE_TO: "The date range ends before it starts: choose a “to” day on or after the “from” day."}
         )

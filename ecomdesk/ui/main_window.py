@@ -442,18 +442,7 @@ class MainWindow(QMainWindow):
     # -- shop, state, freshness ----------------------------------------------------------------
 
     def load_shop(self) -> None:
-        services, actor = self.session.services, self.session.actor
-        self.session.runner.submit(
-            lambda _control: services.settings.get_system_settings(actor),
-            on_done=self._shop_loaded,
-            key=f"shell.shop.{id(self)}",
-            owner=self,
-            description="load the shop's name",
-        )
-
-    def _shop_loaded(self, shop: SystemSettings) -> None:
-        self.session.note_shop(shop)
-        self.session.note_refreshed()
+        self.session.load_shop()
 
     def _shop_changed(self, shop: SystemSettings) -> None:
         self._set_title(shop.shop_name)

@@ -76,6 +76,23 @@ class AppSession(QObject):
         self.set_state(ConnectionState.CONNECTED)
         self.refreshed.emit(self.last_refreshed)
 
+    def load_shop(self, *, quiet: bool = False) -> None:
+        """Read the shop's settings in the background; `shop_changed` tells everyone when they are
+        in. `quiet`: a failure goes to no message (a page that asked shows its defaults meanwhile)."""
+        services, actor = self.services, self.actor
+        self.runner.submit(
+            lambda _control: services.settings.get_system_settings(actor),
+            on_done=self._shop_loaded,
+            on_error=(lambda _error: None) if quiet else None,
+            key=f"session.shop.{id(self)}",
+            owner=self,
+            description="read the shop's settings",
+        )
+
+    def _shop_loaded(self, shop: SystemSettings) -> None:
+        self.note_shop(shop)
+        self.note_refreshed()
+
     def note_shop(self, shop: SystemSettings) -> None:
         self.shop = shop
         self.shop_changed.emit(shop)

@@ -436,15 +436,7 @@ class ActivityPage(QWidget):
         if focus is None or not self.isAncestorOf(focus):
             self.grid.view.setFocus()
         if self._shop_zone is None:
-            services, actor = self.session.services, self.session.actor
-            self.session.runner.submit(
-                lambda _control: services.settings.get_system_settings(actor),
-                on_done=self._shop_changed,
-                on_error=lambda _error: None,  # the presets count from the default zone's today
-                key=f"activity.shop.{id(self)}",
-                owner=self,
-                description="read the shop's time zone",
-            )
+            self.session.load_shop(quiet=True)  # `shop_changed` brings it
 
     # -- the entry and its details -------------------------------------------------------------
 

@@ -328,15 +328,7 @@ class InventoryPage(QWidget):
         if focus is None or not self.isAncestorOf(focus):
             self.grid.view.setFocus()
         if self.shop_threshold is None:
-            services, actor = self.session.services, self.session.actor
-            self.session.runner.submit(
-                lambda _control: services.settings.get_system_settings(actor),
-                on_done=self._shop_changed,
-                on_error=lambda _error: None,  # the panel says “shop default” without the number
-                key=f"inventory.shop.{id(self)}",
-                owner=self,
-                description="read the shop's low-stock threshold",
-            )
+            self.session.load_shop(quiet=True)  # `shop_changed` brings it
 
     def _shop_changed(self, shop: SystemSettings) -> None:
         self.shop_threshold = shop.low_stock_threshold
