@@ -16,7 +16,7 @@ from typing import Generic, TypeVar
 
 from PySide6.QtCore import QObject
 
-from ecomdesk.db.changes import ChangeBatch
+from ecomdesk.services.changes import ChangeBatch
 from ecomdesk.services.errors import NotFound
 from ecomdesk.ui.session import AppSession
 from ecomdesk.ui.tasks import TaskControl
