@@ -19,7 +19,7 @@ import enum
 import hashlib
 import io
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
@@ -146,12 +146,7 @@ class ImportResult:
     def summary(self) -> str:
         """One sentence for a status line or a terminal."""
         if self.problems:
-            bad = len({p.line for p in self.problems})
-            verb = "has" if bad == 1 else "have"
-            outcome = (
-                "nothing can be imported until they are fixed" if self.dry_run else "nothing was imported"
-            )
-            return f"{bad:,} {plural(bad, 'row')} {verb} problems; {outcome}."
+            return problems_sentence(self.problems, dry_run=self.dry_run)
         total = len(self.rows)
         return (
             f"{total:,} {plural(total, 'row')}: {self.created:,} new, {self.updated:,} changed, "
@@ -170,6 +165,15 @@ class ImportRejected(ValidationError):
 
 def plural(count: int, word: str) -> str:
     return word if count == 1 else word + "s"
+
+
+def problems_sentence(problems: Sequence[ImportProblem], *, dry_run: bool) -> str:
+    """Every import's summary when rows have problems: how many rows, and that nothing was (or
+    can be) imported — all or nothing."""
+    bad = len({p.line for p in problems})
+    verb = "has" if bad == 1 else "have"
+    outcome = "nothing can be imported until they are fixed" if dry_run else "nothing was imported"
+    return f"{bad:,} {plural(bad, 'row')} {verb} problems; {outcome}."
 
 
 # -- reading the file ---------------------------------------------------------------------------

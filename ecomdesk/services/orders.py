@@ -71,6 +71,7 @@ from ecomdesk.services.inventory_import import (
     decode_text,
     header_positions,
     plural,
+    problems_sentence,
     sniff_delimiter,
 )
 from ecomdesk.services.listing import SortKey
@@ -170,12 +171,7 @@ class OrderImportResult:
     def summary(self) -> str:
         """One sentence for a status line or a terminal."""
         if self.problems:
-            bad = len({p.line for p in self.problems})
-            verb = "has" if bad == 1 else "have"
-            outcome = (
-                "nothing can be imported until they are fixed" if self.dry_run else "nothing was imported"
-            )
-            return f"{bad:,} {plural(bad, 'row')} {verb} problems; {outcome}."
+            return problems_sentence(self.problems, dry_run=self.dry_run)
         recomputed = "would be recomputed" if self.dry_run else "recomputed"
         return (
             f"{self.total_rows:,} {plural(self.total_rows, 'row')}: {self.created:,} new, "
