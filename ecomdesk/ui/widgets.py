@@ -162,3 +162,11 @@ def remembered_splitter(
         splitter.setSizes(list(sizes))
     splitter.splitterMoved.connect(lambda *_args: QSettings().setValue(key, splitter.saveState()))
     return splitter
+
+
+def focus_within(page: QWidget, default: QWidget) -> None:
+    """A page just shown keeps the focus it had inside it; otherwise `default` (its list, say) takes
+    it, so the keyboard works at once without a click."""
+    focus = page.focusWidget()
+    if focus is None or not page.isAncestorOf(focus):
+        default.setFocus()

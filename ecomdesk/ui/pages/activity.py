@@ -57,7 +57,7 @@ from ecomdesk.ui.forms import StatusLine
 from ecomdesk.ui.grid import GridView
 from ecomdesk.ui.session import AppSession
 from ecomdesk.ui.theme import is_theme_change, tint
-from ecomdesk.ui.widgets import action_buttons, heading, hint, page_action, remembered_splitter
+from ecomdesk.ui.widgets import action_buttons, focus_within, heading, hint, page_action, remembered_splitter
 
 SETTINGS: Final = "activity"
 #: The days the custom range waits for before it reads (stepping a date with the arrow keys
@@ -432,9 +432,7 @@ class ActivityPage(QWidget):
         self.grid.focus_search()
 
     def page_shown(self) -> None:
-        focus = self.focusWidget()
-        if focus is None or not self.isAncestorOf(focus):
-            self.grid.view.setFocus()
+        focus_within(self, self.grid.view)
         if self._shop_zone is None:
             self.session.load_shop(quiet=True)  # `shop_changed` brings it
 

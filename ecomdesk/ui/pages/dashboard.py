@@ -67,7 +67,7 @@ from ecomdesk.ui.permissions import READ_ONLY, enable, why_not
 from ecomdesk.ui.session import AppSession
 from ecomdesk.ui.tasks import Task, TaskControl
 from ecomdesk.ui.theme import is_theme_change, text_colour
-from ecomdesk.ui.widgets import busy_bar, heading, hint
+from ecomdesk.ui.widgets import busy_bar, focus_within, heading, hint
 
 #: The busy bar appears only for a read slower than this: a quick auto-refresh does not flicker.
 BUSY_DELAY_MS: Final = 400
@@ -823,9 +823,7 @@ class DashboardPage(QWidget):
     def page_shown(self) -> None:
         if self.dashboard is None and self._task is None:
             self.refresh()
-        focus = self.focusWidget()
-        if focus is None or not self.isAncestorOf(focus):
-            self.preset.setFocus()
+        focus_within(self, self.preset)
 
     @property
     def current_task(self) -> Task[Dashboard] | None:

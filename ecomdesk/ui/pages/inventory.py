@@ -53,7 +53,15 @@ from ecomdesk.ui.permissions import READ_ONLY, enable, why_not
 from ecomdesk.ui.preferences import Preferences
 from ecomdesk.ui.session import AppSession
 from ecomdesk.ui.theme import is_theme_change, text_colour
-from ecomdesk.ui.widgets import action_buttons, ask, heading, hint, page_action, remembered_splitter
+from ecomdesk.ui.widgets import (
+    action_buttons,
+    ask,
+    focus_within,
+    heading,
+    hint,
+    page_action,
+    remembered_splitter,
+)
 
 #: Waiting for the selection to rest before reading an item's history: arrowing through the list
 #: does not start a query per row passed.
@@ -324,9 +332,7 @@ class InventoryPage(QWidget):
         self.grid.focus_search()
 
     def page_shown(self) -> None:
-        focus = self.focusWidget()
-        if focus is None or not self.isAncestorOf(focus):
-            self.grid.view.setFocus()
+        focus_within(self, self.grid.view)
         if self.shop_threshold is None:
             self.session.load_shop(quiet=True)  # `shop_changed` brings it
 

@@ -58,7 +58,7 @@ from ecomdesk.ui.preferences import Preferences
 from ecomdesk.ui.session import AppSession
 from ecomdesk.ui.tasks import Task
 from ecomdesk.ui.theme import is_theme_change, text_colour
-from ecomdesk.ui.widgets import action_buttons, ask, heading, page_action, remembered_splitter
+from ecomdesk.ui.widgets import action_buttons, ask, focus_within, heading, page_action, remembered_splitter
 
 #: Statuses of a report that is not done yet.
 UNDERWAY: Final = frozenset({"pending", "processing"})
@@ -305,9 +305,7 @@ class ReportsPage(QWidget):
         self.grid.focus_search()
 
     def page_shown(self) -> None:
-        focus = self.focusWidget()
-        if focus is None or not self.isAncestorOf(focus):
-            self.grid.view.setFocus()
+        focus_within(self, self.grid.view)
 
     # -- selection, live status, the state of the actions ----------------------------------
 
