@@ -22,6 +22,7 @@ import datetime as dt
 import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Final
 
 import psycopg
@@ -132,9 +133,10 @@ class ChangeBatch:
     #: changed than one poll hands back) — treat every table as changed.
     complete: bool = True
 
-    @property
+    @cached_property
     def tables(self) -> frozenset[str]:
-        """The tables with changes (every tracked table when the batch is incomplete)."""
+        """The tables with changes (every tracked table when the batch is incomplete); worked out
+        once, since every open page and dialog asks."""
         if not self.complete:
             return TRACKED_TABLES
         return frozenset(change.table for change in self.changes)
