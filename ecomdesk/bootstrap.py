@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg import sql
@@ -17,6 +18,11 @@ from ecomdesk.config import ProfileStore, database_url_from_env, demo_cluster_di
 from ecomdesk.db import migrate
 from ecomdesk.db.embedded import EmbeddedServer
 from ecomdesk.db.engine import libpq_url, make_engine, normalise_url
+
+if TYPE_CHECKING:
+    from ecomdesk.db.snapshot import SnapshotInfo
+    from ecomdesk.services.context import Actor
+    from ecomdesk.services.registry import Services
 
 DEMO_DATABASE = "ecomdesk"
 
@@ -49,6 +55,41 @@ def resolve_database_url(
 
 def build_engine(url: str) -> Engine:
     return make_engine(url)
+
+
+@dataclass(frozen=True)
+class OpenSnapshot:
+    """A snapshot opened as a read-only shop: its services, the person it opens as, its details."""
+
+    path: Path
+    services: Services
+    actor: Actor
+    info: SnapshotInfo
+
+    def close(self) -> None:
+        self.services.ctx.engine.dispose()
+
+
+def open_snapshot(path: Path, passphrase: str | None = None) -> OpenSnapshot:
+    """Open a snapshot file read-only, with no server and no sign-in.
+
+    Raises `SnapshotError` (a `ServiceError`) with a message for the person when the file is not
+    a snapshot, is damaged, needs a passphrase, or comes from a newer ecomdesk.
+    """
+    from ecomdesk.db.snapshot import probe_snapshot, snapshot_engine
+    from ecomdesk.services.registry import Services
+    from ecomdesk.services.snapshots import snapshot_actor, snapshot_errors
+
+    with snapshot_errors():
+        probe = probe_snapshot(Path(path), passphrase)
+    engine = snapshot_engine(probe)
+    try:
+        services = Services.build(engine, read_only=True)
+        actor = snapshot_actor(services.ctx, probe.info)
+    except BaseException:
+        engine.dispose()
+        raise
+    return OpenSnapshot(probe.path, services, actor, probe.info)
 
 
 def ensure_database(admin_url: str, name: str) -> bool:

@@ -10,9 +10,10 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, Numeric, String, func
+from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Integer, MetaData, Numeric, String, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_N_label)s",
@@ -30,10 +31,29 @@ BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 Money = Numeric(14, 2)
 
 
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A moment with its zone on every database. PostgreSQL keeps the zone (timestamptz); SQLite
+    stores text without one, so moments are written there in UTC and read back as UTC — a snapshot
+    then answers with the same aware datetimes as the server it came from."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is not None and value.tzinfo is not None and dialect.name == "sqlite":
+            return value.astimezone(dt.UTC)
+        return value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
-        dt.datetime: DateTime(timezone=True),
+        dt.datetime: UTCDateTime(),
         Decimal: Money,
         dict[str, Any]: JSONType,
         str: String(255),
@@ -42,11 +62,11 @@ class Base(DeclarativeBase):
 
 def created_at_column() -> Mapped[dt.datetime]:
     """The creation time, set by the database so every client agrees on the clock."""
-    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+    return mapped_column(UTCDateTime(), server_default=func.now(), nullable=False)
 
 
 def updated_at_column() -> Mapped[dt.datetime]:
     """Last change time; the ORM bumps it and the database fills it on insert."""
     return mapped_column(
-        DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
+        UTCDateTime(), server_default=func.now(), onupdate=func.now(), nullable=False
     )

@@ -38,6 +38,12 @@ def head_revision() -> str:
     return head
 
 
+def revision_history() -> list[str]:
+    """Every revision this version knows, oldest first."""
+    script = ScriptDirectory.from_config(alembic_config())
+    return [rev.revision for rev in reversed(list(script.walk_revisions()))]
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the database to `revision` in one transaction per migration (PostgreSQL DDL is transactional)."""
     with engine.begin() as connection:

@@ -22,6 +22,7 @@ from ecomdesk.services.errors import (
     Conflict,
     PermissionDenied,
     ReadOnlyError,
+    SnapshotError,
     Unavailable,
     ValidationError,
 )
@@ -203,10 +204,26 @@ class ServiceContext:
 
     @contextmanager
     def _unit(self, actor: Actor | None, permission: str | None) -> Iterator[UnitOfWork]:
-        with database_errors(), self._sessions() as session:
+        with database_errors(), self._file_errors(), self._sessions() as session:
             now = self.clock()
             current = self._authorise(session, actor, permission, now)
             yield UnitOfWork(session, current, now)
+
+    @contextmanager
+    def _file_errors(self) -> Iterator[None]:
+        """On a snapshot, SQLite's complaints about the file itself (damaged, gone) as a message."""
+        try:
+            yield
+        except DBAPIError as exc:
+            if self.engine.dialect.name != "sqlite":
+                raise
+            message = str(exc.orig)
+            if any(part in message for part in ("malformed", "not a database", "disk I/O", "unable to open")):
+                raise SnapshotError(
+                    f"The snapshot file cannot be read any more ({message}). It is damaged or was moved; "
+                    "open it again, or make a new one."
+                ) from exc
+            raise
 
     def _authorise(
         self, session: Session, actor: Actor | None, permission: str | None, now: dt.datetime

@@ -50,5 +50,17 @@ class ReadOnlyError(ServiceError):
         super().__init__(message)
 
 
+class SnapshotError(ServiceError):
+    """A snapshot file that cannot be made, opened or trusted; the message says what is wrong."""
+
+    def __init__(
+        self, message: str, *, passphrase_needed: bool = False, wrong_passphrase: bool = False
+    ) -> None:
+        super().__init__(message)
+        #: The file may be encrypted: ask for its passphrase (again, when `wrong_passphrase`).
+        self.passphrase_needed = passphrase_needed or wrong_passphrase
+        self.wrong_passphrase = wrong_passphrase
+
+
 class Unavailable(ServiceError):
     """The database cannot be reached right now; the action can be retried."""

@@ -19,6 +19,7 @@ from ecomdesk.services.orders import OrderImport
 from ecomdesk.services.reports import REPORTS_SPEC, ReportService
 from ecomdesk.services.roles import ROLES_SPEC, RoleService, RolesTable
 from ecomdesk.services.settings import SettingsService
+from ecomdesk.services.snapshots import SnapshotService
 from ecomdesk.services.stock import MOVEMENTS_SPEC, StockService
 from ecomdesk.services.tables import Table, TableSpec
 from ecomdesk.services.users import USERS_SPEC, UserService
@@ -38,6 +39,7 @@ class Services:
     orders: OrderImport
     reports: ReportService
     changes: ChangeService
+    snapshots: SnapshotService
     #: Every list the app shows, by view name (`ecomdesk export <name>`, the grids).
     tables: dict[str, Table[Any]] = field(default_factory=dict)
 
@@ -89,5 +91,6 @@ class Services:
             OrderImport(ctx),
             reports,
             ChangeService(ctx),
+            SnapshotService(ctx),
             tables,
         )

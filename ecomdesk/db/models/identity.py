@@ -72,7 +72,8 @@ class User(Base):
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     email: Mapped[str] = mapped_column(String(254), nullable=False)
-    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    #: Secret: never copied into a snapshot.
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False, info={"secret": True})
     role_id: Mapped[int] = mapped_column(
         ForeignKey("roles.id", ondelete="RESTRICT"), nullable=False, index=True
     )
@@ -125,7 +126,8 @@ class DeviceSession(Base):
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
-    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    #: Secret: never copied into a snapshot.
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True, info={"secret": True})
     device_name: Mapped[str] = mapped_column(String(200), nullable=False)
     created_at: Mapped[dt.datetime] = created_at_column()
     last_used_at: Mapped[dt.datetime] = mapped_column(nullable=False, server_default=func.now())
