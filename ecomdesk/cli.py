@@ -44,6 +44,9 @@ def add_acting_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--password-stdin", action="store_true", help="read the password from the first line of stdin"
     )
+    from ecomdesk import cli_snapshot
+
+    cli_snapshot.add_top_options(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ecomdesk {__version__}")
     parser.add_argument("--debug", action="store_true", help="log everything, to the console too")
     add_database_options(parser, top=True)
+    from ecomdesk import cli_snapshot
+
+    cli_snapshot.add_top_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     db = sub.add_parser("db", help="schema: upgrade, current revision")
@@ -157,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_inventory.add_parsers(sub)
     cli_reports.add_parsers(sub)
     cli_watch.add_parsers(sub)
+    cli_snapshot.add_parsers(sub)
 
     profile = sub.add_parser("profile", help="saved connection profiles")
     prof_sub = profile.add_subparsers(dest="profile_command", metavar="ACTION", required=True)
@@ -182,9 +189,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     from ecomdesk.bootstrap import ConfigurationError
     from ecomdesk.db.embedded import EmbeddedServerError
+    from ecomdesk.db.snapshot import SnapshotFileError
     from ecomdesk.services.errors import ServiceError, ValidationError
 
     try:
+        if args.snapshot:
+            from ecomdesk import cli_snapshot
+
+            cli_snapshot.check_command(args)
         match args.command:
             case "db":
                 return _db(args)
@@ -216,6 +228,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from ecomdesk import cli_watch
 
                 return cli_watch.run(args)
+            case "snapshot":
+                from ecomdesk import cli_snapshot
+
+                return cli_snapshot.run(args)
             case None:
                 return _gui(args)
     except (ConfigurationError, EmbeddedServerError, UsageError) as exc:
@@ -225,7 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for field, message in exc.fields.items():
             print(f"ecomdesk: {field.replace('_', ' ')}: {message}", file=sys.stderr)
         return 1
-    except ServiceError as exc:
+    except (ServiceError, SnapshotFileError) as exc:
+        # A snapshot file error should arrive as a `SnapshotError`; either way it is one clear line.
         print(f"ecomdesk: {exc.message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -370,6 +387,10 @@ def _gui(args: argparse.Namespace) -> int:
     """A database named anywhere: sign in to it; none: the connection window lets the person choose."""
     from ecomdesk.config import database_url_from_env
 
+    if args.snapshot:
+        from ecomdesk import cli_snapshot
+
+        return cli_snapshot.run_gui(args)
     named = args.database_url or args.profile or database_url_from_env()
     return _run_gui(resolved_url(args) if named else None, profile=args.profile, debug=args.debug)
 
@@ -438,9 +459,16 @@ def _read_password(args: argparse.Namespace, prompt: str, *, confirm: bool = Fal
 @contextlib.contextmanager
 def acting_services(args: argparse.Namespace) -> Iterator[tuple[Services, Actor]]:
     """The services on the command's database and the staff member the command acts as; the
-    engine is disposed however the command ends."""
+    engine is disposed however the command ends. With `--snapshot FILE`: the file's read-only
+    services and the person who made it."""
     from ecomdesk.bootstrap import build_engine
 
+    if getattr(args, "snapshot", None):
+        from ecomdesk import cli_snapshot
+
+        with cli_snapshot.opened(args) as snap:
+            yield snap.services, snap.actor
+        return
     url = resolved_url(args)
     engine = build_engine(url)
     try:
@@ -477,7 +505,13 @@ def _names_from_email(email: str, role: str) -> tuple[str, str]:
 
 def _user(args: argparse.Namespace) -> int:
     from ecomdesk.bootstrap import build_engine
+    from ecomdesk.services.errors import ReadOnlyError
 
+    if getattr(args, "snapshot", None):
+        if args.user_command == "create":
+            raise ReadOnlyError()
+        with acting_services(args) as (services, actor):
+            return _user_list(args, services, actor)
     url = resolved_url(args)
     engine = build_engine(url)
     try:

@@ -24,6 +24,8 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
+import stat
 import struct
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -69,6 +71,8 @@ FORMAT: Final = 1
 INFO_TABLE: Final = "snapshot_info"
 _BATCH: Final = 5_000
 _SQLITE_MAGIC: Final = b"SQLite format 3\x00"
+#: The smallest page SQLite (and SQLCipher) uses: every complete database file is whole pages.
+_MIN_PAGE: Final = 512
 _DIALECT: Final = sqlite_dialect.dialect()
 
 ProgressFn = Callable[[int, int], None]
@@ -194,6 +198,95 @@ def snapshot_columns(table: str) -> list[str]:
 # -- making one --------------------------------------------------------------------------------
 
 
+class SnapshotWriter:
+    """Builds a snapshot file in two steps, so the server's transaction is as short as the copy:
+    `copy` reads the rows (inside the caller's one transaction), then — after the caller has ended
+    that transaction — `finish` indexes, checksums and puts the file in place.
+
+    The file is built under a temporary name beside `target` and renamed into place only when
+    complete; leaving the `with` block without `finish` (an error, a cancel) removes it.
+    """
+
+    def __init__(
+        self,
+        target: Path,
+        *,
+        passphrase: str | None = None,
+        progress: ProgressFn | None = None,
+        cancelled: CancelledFn | None = None,
+    ) -> None:
+        self.target = target
+        self.passphrase = passphrase
+        self.progress = progress
+        self.cancelled = cancelled
+        self.partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+        self._conn: sqlite.Connection | None = None
+
+    def __enter__(self) -> SnapshotWriter:
+        self.partial.unlink(missing_ok=True)
+        conn = self._conn = _connect(self.partial, self.passphrase, writable=True)
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        conn.execute(f"PRAGMA user_version = {FORMAT}")
+        # Built under a temporary name and renamed when complete: no journal or sync needed meanwhile.
+        for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -65536"):
+            conn.execute(f"PRAGMA {pragma}")
+        conn.execute("BEGIN")
+        conn.execute(f"CREATE TABLE {INFO_TABLE} (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        for table in snapshot_metadata().sorted_tables:
+            conn.execute(str(CreateTable(table).compile(dialect=_DIALECT)))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(sqlite.Error):
+                self._conn.close()
+            self._conn = None
+            self.partial.unlink(missing_ok=True)
+
+    def copy(self, source: Connection, sources: Mapping[str, Select[Any]]) -> None:
+        """Copy what `sources` select (table name → rows in `snapshot_columns(table)` order),
+        reading everything on `source`; tables not named stay empty."""
+        assert self._conn is not None, "copy() inside the with block"
+        tables = snapshot_metadata().tables
+        total = sum(
+            int(source.scalar(select(func.count()).select_from(q.subquery())) or 0) for q in sources.values()
+        )
+        done = 0
+        for name, query in sources.items():
+            done = _copy_rows(
+                source, self._conn, tables[name], query, done, total, self.progress, self.cancelled
+            )
+        if self.progress is not None:
+            self.progress(done, total)
+
+    def finish(self, info: SnapshotInfo) -> SnapshotInfo:
+        """Index, analyse and checksum the copy, record `info` with the counts and checksums, and
+        put the file in place. Returns the info as written."""
+        conn, cancelled = self._conn, self.cancelled
+        assert conn is not None, "finish() inside the with block, once"
+        md = snapshot_metadata()
+        # The steps after the copy take seconds on a big shop: a cancel is still honoured there.
+        for table in md.sorted_tables:
+            for index in table.indexes:
+                _check_cancelled(cancelled)
+                conn.execute(str(CreateIndex(index).compile(dialect=_DIALECT)))
+        _check_cancelled(cancelled)
+        conn.execute("ANALYZE")
+        digests = {name: digest for name, (digest, _) in _table_digests(conn, cancelled=cancelled).items()}
+        counts = {name: _count(conn, name) for name in sorted(md.tables)}
+        _check_cancelled(cancelled)
+        final = _with_checksums(info, counts, digests, encrypted=self.passphrase is not None)
+        conn.executemany(f"INSERT INTO {INFO_TABLE} (key, value) VALUES (?, ?)", final.as_rows())
+        conn.execute("COMMIT")
+        conn.execute("PRAGMA journal_mode = DELETE")
+        conn.close()
+        self._conn = None
+        _fsync(self.partial)
+        self.partial.replace(self.target)
+        _fsync(self.target.parent)
+        return final
+
+
 def write_snapshot(
     source: Connection,
     target: Path,
@@ -204,54 +297,10 @@ def write_snapshot(
     progress: ProgressFn | None = None,
     cancelled: CancelledFn | None = None,
 ) -> SnapshotInfo:
-    """Copy what `sources` select (table name → rows in `snapshot_columns(table)` order) into a new
-    snapshot at `target`, reading everything on `source` — the caller's one transaction.
-
-    Tables not in `sources` are created empty. The file is built under a temporary name beside
-    `target` and renamed into place only when complete; a failure or a cancel leaves nothing.
-    """
-    md = snapshot_metadata()
-    total = sum(
-        int(source.scalar(select(func.count()).select_from(q.subquery())) or 0) for q in sources.values()
-    )
-    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
-    partial.unlink(missing_ok=True)
-    conn = _connect(partial, passphrase, writable=True)
-    try:
-        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        conn.execute(f"PRAGMA user_version = {FORMAT}")
-        # Built under a temporary name and renamed when complete: no journal or sync needed meanwhile.
-        for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -65536"):
-            conn.execute(f"PRAGMA {pragma}")
-        conn.execute("BEGIN")
-        conn.execute(f"CREATE TABLE {INFO_TABLE} (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        for table in md.sorted_tables:
-            conn.execute(str(CreateTable(table).compile(dialect=_DIALECT)))
-        done = 0
-        for name, query in sources.items():
-            done = _copy_rows(source, conn, md.tables[name], query, done, total, progress, cancelled)
-        if progress is not None:
-            progress(done, total)
-        for table in md.sorted_tables:
-            for index in table.indexes:
-                conn.execute(str(CreateIndex(index).compile(dialect=_DIALECT)))
-        conn.execute("ANALYZE")
-        digests = _table_digests(conn)
-        counts = {name: _count(conn, name) for name in sorted(md.tables)}
-        final = _with_checksums(info, counts, digests, encrypted=passphrase is not None)
-        conn.executemany(f"INSERT INTO {INFO_TABLE} (key, value) VALUES (?, ?)", final.as_rows())
-        conn.execute("COMMIT")
-        conn.execute("PRAGMA journal_mode = DELETE")
-        conn.close()
-        _fsync(partial)
-        partial.replace(target)
-        _fsync(target.parent)
-        return final
-    except BaseException:
-        with contextlib.suppress(sqlite.Error):
-            conn.close()
-        partial.unlink(missing_ok=True)
-        raise
+    """`SnapshotWriter` in one call, for a caller whose transaction may stay open meanwhile."""
+    with SnapshotWriter(target, passphrase=passphrase, progress=progress, cancelled=cancelled) as writer:
+        writer.copy(source, sources)
+        return writer.finish(info)
 
 
 def _copy_rows(
@@ -307,6 +356,11 @@ def _stored_form(column: Column[Any], value: ColumnElement[Any]) -> ColumnElemen
     return value
 
 
+def _check_cancelled(cancelled: CancelledFn | None) -> None:
+    if cancelled is not None and cancelled():
+        raise SnapshotCancelled()
+
+
 def _with_checksums(
     info: SnapshotInfo, counts: dict[str, int], digests: dict[str, str], *, encrypted: bool
 ) -> SnapshotInfo:
@@ -357,29 +411,56 @@ def _primary_key(conn: sqlite.Connection, table: str) -> list[str]:
     return [name for _, name in rows]
 
 
-def _table_digests(conn: sqlite.Connection) -> dict[str, str]:
-    """Each table's digest: its columns, then every row in primary-key order."""
-    digests: dict[str, str] = {}
-    for name, columns in sorted(_file_columns(conn).items()):
-        if name == INFO_TABLE:
-            continue
-        order = ", ".join(f'"{c}"' for c in _primary_key(conn, name)) or "rowid"
-        digest = hashlib.sha256(f"{name}({','.join(columns)})\n".encode())
-        cursor = conn.execute(f'SELECT * FROM main."{name}" ORDER BY {order}')
-        while batch := cursor.fetchmany(_BATCH):
-            digest.update(("\n".join(map(repr, batch)) + "\n").encode())
-        digests[name] = digest.hexdigest()
-    return digests
+def _table_digests(
+    conn: sqlite.Connection, *, cancelled: CancelledFn | None = None
+) -> dict[str, tuple[str, int]]:
+    """Each table's digest and row count."""
+    return {
+        name: _table_digest(conn, name, columns, cancelled=cancelled)
+        for name, columns in sorted(_file_columns(conn).items())
+        if name != INFO_TABLE
+    }
 
 
-def _header(path: Path) -> bytes:
+def _table_digest(
+    conn: sqlite.Connection,
+    name: str,
+    columns: Sequence[str],
+    *,
+    rows_read: Callable[[int], None] | None = None,
+    cancelled: CancelledFn | None = None,
+) -> tuple[str, int]:
+    """One table's digest (its columns, then every row in primary-key order) and its row count."""
+    order = ", ".join(f'"{c}"' for c in _primary_key(conn, name)) or "rowid"
+    digest = hashlib.sha256(f"{name}({','.join(columns)})\n".encode())
+    cursor = conn.execute(f'SELECT * FROM main."{name}" ORDER BY {order}')
+    count = 0
+    while batch := cursor.fetchmany(_BATCH):
+        _check_cancelled(cancelled)
+        digest.update(("\n".join(map(repr, batch)) + "\n").encode())
+        count += len(batch)
+        if rows_read is not None:
+            rows_read(len(batch))
+    return digest.hexdigest(), count
+
+
+def _header(path: Path) -> tuple[bytes, int]:
+    """The first 100 bytes and the size of `path`, or the reason it cannot be a snapshot file."""
     try:
+        status = path.stat()
+        if stat.S_ISDIR(status.st_mode):
+            raise NotASnapshot(f"{path} is a folder, not a snapshot file.")
+        if not stat.S_ISREG(status.st_mode):
+            # A pipe or a device would block or never end; a snapshot is always a plain file.
+            raise NotASnapshot(f"{path} is not a regular file, so it is not a snapshot.")
         with path.open("rb") as file:
-            return file.read(100)
+            return file.read(100), status.st_size
     except FileNotFoundError as exc:
         raise SnapshotFileError(f"There is no file {path}.") from exc
     except IsADirectoryError as exc:
         raise NotASnapshot(f"{path} is a folder, not a snapshot file.") from exc
+    except PermissionError as exc:
+        raise SnapshotFileError(f"{path} cannot be read: you may not open it (permission denied).") from exc
     except OSError as exc:
         raise SnapshotFileError(f"{path} cannot be read: {exc.strerror or exc}.") from exc
 
@@ -397,38 +478,86 @@ class Probe:
 
 def probe_snapshot(path: Path, passphrase: str | None = None) -> Probe:
     """Check that `path` is a snapshot this version can read, cheaply (header, size, metadata,
-    schema); raises a `SnapshotFileError` whose message says what is wrong."""
+    schema); raises a `SnapshotFileError` whose message says what is wrong.
+
+    A passphrase given for a plain (unencrypted) snapshot is not needed and is ignored."""
     path = Path(path)
-    header = _header(path)
-    size = path.stat().st_size
-    plain = header.startswith(_SQLITE_MAGIC)
+    header, size = _header(path)
     if size == 0:
-        raise NotASnapshot(f"{path.name} is empty: it is not a snapshot.")
+        raise SnapshotDamaged(
+            f"{path.name} is empty (0 bytes): it is not a snapshot, or a copy of one that never got its "
+            "content. Copy the snapshot again."
+        )
+    plain = header.startswith(_SQLITE_MAGIC)
     if plain:
         _check_plain_header(path, header, size)
-    elif passphrase is None:
-        raise PassphraseNeeded(
-            f"{path.name} is encrypted or not a snapshot at all. "
-            "If it is an encrypted snapshot, enter its passphrase."
-        )
+    else:
+        _check_encrypted_shape(path, header, size)
+        if passphrase is None:
+            raise PassphraseNeeded(
+                f"{path.name} is encrypted or not a snapshot at all. "
+                "If it is an encrypted snapshot, enter its passphrase."
+            )
     conn = _connect(path, None if plain else passphrase)
     try:
+        if not plain:
+            _check_key(conn, path, size)
         try:
-            if not plain:
-                application_id = conn.execute("PRAGMA application_id").fetchone()[0]
-                if application_id != APPLICATION_ID:
-                    raise NotASnapshot(f"{path.name} is not an ecomdesk snapshot.")
-                page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-                pages = conn.execute("PRAGMA page_count").fetchone()[0]
-                if size < pages * page_size:
-                    raise _truncated(path, size, pages * page_size)
             info = _read_info(conn, path)
             compat = _compat_statements(conn, path, info)
         except sqlite.DatabaseError as exc:
-            raise _database_error(path, exc, encrypted=not plain) from exc
+            # The header (or, encrypted, the key on page 1) said the file is ours: any failure now
+            # is damage, whatever words SQLite uses for it.
+            raise _damaged(path, exc) from exc
     finally:
         conn.close()
     return Probe(path, passphrase if not plain else None, info, compat)
+
+
+#: The first bytes of files people are likely to pick by mistake (none can start an encrypted snapshot,
+#: whose first 16 bytes are random salt — a one-in-2^32 chance at most for these short ones).
+_OTHER_FORMATS: Final = {
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+    b"%PDF": "a PDF document",
+    b"PK\x03\x04": "a ZIP archive (or an Office document)",
+    b"\x1f\x8b": "a gzip archive",
+}
+
+
+def _check_encrypted_shape(path: Path, header: bytes, size: int) -> None:
+    """Refuse what cannot be an encrypted snapshot before asking for a passphrase: an encrypted
+    file is whole pages of random-looking bytes, never text or another format's signature."""
+    if _SQLITE_MAGIC.startswith(header):
+        raise SnapshotDamaged(f"{path.name} is cut short inside its header. Copy the snapshot again.")
+    for magic, kind in _OTHER_FORMATS.items():
+        if header.startswith(magic):
+            raise NotASnapshot(f"{path.name} is {kind}, not an ecomdesk snapshot.")
+    if all(32 <= byte < 127 or byte in b"\t\r\n" for byte in header) or header.startswith(b"\xef\xbb\xbf"):
+        raise NotASnapshot(f"{path.name} is a text file, not an ecomdesk snapshot.")
+    if size < _MIN_PAGE or size % _MIN_PAGE:
+        raise NotASnapshot(
+            f"{path.name} is not an ecomdesk snapshot (nor a complete encrypted one: if it is an encrypted "
+            "snapshot, it was cut short while being copied — copy it again)."
+        )
+
+
+def _check_key(conn: sqlite.Connection, path: Path, size: int) -> None:
+    """Page 1 decrypts and says the file is ours; a failure here is the passphrase (or page 1 itself)."""
+    try:
+        application_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    except sqlite.DatabaseError as exc:
+        raise WrongPassphrase(
+            f"The passphrase does not open {path.name} (or it is not a snapshot, or its first page is "
+            "damaged)."
+        ) from exc
+    if application_id != APPLICATION_ID:
+        raise NotASnapshot(f"{path.name} is an encrypted database, but not an ecomdesk snapshot.")
+    # SQLCipher answers the page size as text.
+    page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+    if size % page_size:
+        raise _truncated(path, size, (size // page_size + 1) * page_size)
 
 
 def _check_plain_header(path: Path, header: bytes, size: int) -> None:
@@ -443,6 +572,8 @@ def _check_plain_header(path: Path, header: bytes, size: int) -> None:
         raise NotASnapshot(f"{path.name} is an SQLite database, but not an ecomdesk snapshot.")
     if valid_for == change_counter and size < pages * page_size:
         raise _truncated(path, size, pages * page_size)
+    if page_size < _MIN_PAGE or page_size & (page_size - 1) or size < page_size:
+        raise SnapshotDamaged(f"{path.name} has a damaged header. Copy the snapshot again.")
 
 
 def _truncated(path: Path, size: int, expected: int) -> SnapshotDamaged:
@@ -452,13 +583,8 @@ def _truncated(path: Path, size: int, expected: int) -> SnapshotDamaged:
     )
 
 
-def _database_error(path: Path, exc: sqlite.DatabaseError, *, encrypted: bool) -> SnapshotFileError:
-    text = str(exc)
-    if "not a database" in text or "encrypted" in text:
-        if encrypted:
-            return WrongPassphrase(f"The passphrase does not open {path.name} (or it is not a snapshot).")
-        return NotASnapshot(f"{path.name} is not an ecomdesk snapshot.")
-    return SnapshotDamaged(f"{path.name} is damaged ({text}). Copy the snapshot again, or make a new one.")
+def _damaged(path: Path, exc: sqlite.Error) -> SnapshotDamaged:
+    return SnapshotDamaged(f"{path.name} is damaged ({exc}). Copy the snapshot again, or make a new one.")
 
 
 def _read_info(conn: sqlite.Connection, path: Path) -> SnapshotInfo:
@@ -471,7 +597,8 @@ def _read_info(conn: sqlite.Connection, path: Path) -> SnapshotInfo:
     try:
         rows = conn.execute(f"SELECT key, value FROM {INFO_TABLE}").fetchall()
         info = SnapshotInfo.from_rows(rows)
-    except (sqlite.OperationalError, KeyError, TypeError, ValueError) as exc:
+        _check_info_types(info)
+    except (sqlite.OperationalError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise SnapshotDamaged(
             f"{path.name} has no readable snapshot details: it is damaged or incomplete."
         ) from exc
@@ -482,6 +609,24 @@ def _read_info(conn: sqlite.Connection, path: Path) -> SnapshotInfo:
             f"version knows up to {known[-1]}). Update ecomdesk to open it."
         )
     return info
+
+
+def _check_info_types(info: SnapshotInfo) -> None:
+    """Edited details of the wrong shape are damage, found here rather than as a crash later."""
+    text = ("created_by", "created_by_name", "shop_name", "source_server", "source_database",
+            "server_version", "schema_revision", "app_version", "checksum")  # fmt: skip
+    for name in text:
+        if not isinstance(getattr(info, name), str):
+            raise TypeError(name)
+    if not isinstance(info.format, int) or not isinstance(info.creator_id, int):
+        raise TypeError("format/creator_id")
+    if info.created_at.tzinfo is None:
+        raise ValueError("created_at has no time zone")
+    for mapping, kind in ((info.row_counts, int), (info.left_out, str), (info.table_checksums, str)):
+        if not isinstance(mapping, dict) or not all(
+            isinstance(k, str) and isinstance(v, kind) for k, v in mapping.items()
+        ):
+            raise TypeError("mapping")
 
 
 @cache
@@ -575,33 +720,112 @@ class Verification:
         return not self.problems
 
 
-def verify_snapshot(path: Path, passphrase: str | None = None) -> Verification:
-    """Everything `probe_snapshot` checks, then SQLite's integrity check and every checksum."""
+def verify_snapshot(
+    path: Path,
+    passphrase: str | None = None,
+    *,
+    progress: ProgressFn | None = None,
+    cancelled: CancelledFn | None = None,
+) -> Verification:
+    """Everything `probe_snapshot` checks, then SQLite's integrity check and every checksum.
+
+    A file that cannot be opened at all raises a `SnapshotFileError`; damage found inside an
+    opened file is reported as problems, each naming the table it touches where that is known.
+    `progress(done, total)` counts rows read (the integrity check counts as a third of them);
+    `cancelled()` is asked between chunks and stops the check with `SnapshotCancelled`.
+    """
     probe = probe_snapshot(path, passphrase)
     info = probe.info
-    problems: list[str] = []
+    rows = sum(info.row_counts.values())
+    total = rows + rows // 3
+    done = 0
+
+    def rows_read(count: int) -> None:
+        nonlocal done
+        done += count
+        if progress is not None:
+            progress(min(done, total), total)
+
     conn = _connect(probe.path, probe.passphrase)
     try:
         try:
-            integrity = [row[0] for row in conn.execute("PRAGMA integrity_check")]
-            if integrity != ["ok"]:
-                problems.append(f"SQLite's integrity check failed: {'; '.join(integrity[:3])}")
-            counts = {name: _count(conn, name) for name in info.row_counts if name in _file_columns(conn)}
-            digests = _table_digests(conn)
+            present = _file_columns(conn)
+            owners = _page_owners(conn)
         except sqlite.DatabaseError as exc:
-            raise _database_error(probe.path, exc, encrypted=info.encrypted) from exc
+            raise _damaged(probe.path, exc) from exc
+        if progress is not None:
+            progress(0, total)
+        problems = _integrity_problems(conn, owners, encrypted=probe.passphrase is not None)
+        _check_cancelled(cancelled)
+        rows_read(rows // 3)
+        problems += _content_problems(conn, info, present, rows_read, cancelled)
     finally:
         conn.close()
-    for name, expected in sorted(info.row_counts.items()):
-        if counts.get(name) != expected:
-            found = counts.get(name, 0)
-            problems.append(f"{name} holds {found:,} rows; the snapshot was made with {expected:,}")
-    for name in sorted(set(digests) | set(info.table_checksums)):
-        if digests.get(name) != info.table_checksums.get(name):
-            problems.append(f"the content of {name} does not match its checksum")
     if info.content_digest() != info.checksum:
         problems.append("the snapshot's details do not match its checksum")
+    if progress is not None:
+        progress(total, total)
     return Verification(info, tuple(problems))
+
+
+def _page_owners(conn: sqlite.Connection) -> dict[int, str]:
+    """Root page → the table it belongs to (an index's root names its table), to name the table
+    behind SQLite's "Tree N" messages."""
+    rows = conn.execute(
+        "SELECT rootpage, tbl_name FROM main.sqlite_master WHERE type IN ('table', 'index') AND rootpage > 0"
+    )
+    return {int(page): name for page, name in rows}
+
+
+def _integrity_problems(conn: sqlite.Connection, owners: Mapping[int, str], *, encrypted: bool) -> list[str]:
+    problems: list[str] = []
+    if encrypted:
+        # Each page carries a MAC: SQLCipher names the pages changed since they were written.
+        try:
+            pages = [str(row[0]) for row in conn.execute("PRAGMA cipher_integrity_check")]
+        except sqlite.DatabaseError as exc:
+            pages = [str(exc)]
+        if pages:
+            problems.append(f"encrypted pages fail their check: {'; '.join(pages[:3])}")
+    try:
+        messages = [str(row[0]) for row in conn.execute("PRAGMA integrity_check(20)")]
+    except sqlite.DatabaseError as exc:
+        messages = [f"it stops with: {exc}"]
+    if messages != ["ok"]:
+        named = []
+        for message in messages[:3]:
+            match = re.search(r"\bTree (\d+)\b", message)
+            owner = owners.get(int(match.group(1))) if match else None
+            named.append(f"{message} (table {owner})" if owner else message)
+        problems.append(f"SQLite's integrity check failed: {'; '.join(named)}")
+    return problems
+
+
+def _content_problems(
+    conn: sqlite.Connection,
+    info: SnapshotInfo,
+    present: Mapping[str, Sequence[str]],
+    rows_read: Callable[[int], None],
+    cancelled: CancelledFn | None,
+) -> list[str]:
+    """Every table's rows against the counts and checksums the file was made with."""
+    problems: list[str] = []
+    names = (set(present) - {INFO_TABLE}) | set(info.table_checksums) | set(info.row_counts)
+    for name in sorted(names):
+        if name not in present:
+            problems.append(f"{name} is missing from the file")
+            continue
+        try:
+            digest, count = _table_digest(conn, name, present[name], rows_read=rows_read, cancelled=cancelled)
+        except sqlite.DatabaseError as exc:
+            problems.append(f"{name} cannot be read to the end ({exc})")
+            continue
+        expected = info.row_counts.get(name)
+        if expected is not None and count != expected:
+            problems.append(f"{name} holds {count:,} rows; the snapshot was made with {expected:,}")
+        if digest != info.table_checksums.get(name):
+            problems.append(f"the content of {name} does not match its checksum")
+    return problems
 
 
 def iter_tables(info: SnapshotInfo) -> Iterator[tuple[str, int]]:

@@ -75,6 +75,16 @@ def snapshot_errors() -> Iterator[None]:
         ) from exc
 
 
+@contextlib.contextmanager
+def _writing(target: Path) -> Iterator[None]:
+    """A file that cannot be written (disk full, no permission) as a message on the file field."""
+    try:
+        yield
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ValidationError({"file": f"{target} cannot be written: {reason}."}) from exc
+
+
 class SnapshotService:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
@@ -106,37 +116,34 @@ class SnapshotService:
             raise ValidationError({"file": f"{target} is a folder; choose a file name."})
         now = self.ctx.clock()
         engine = self.ctx.engine
-        with database_errors(), snapshot_errors(), engine.connect() as conn:
-            conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
-            with conn.begin():
-                session = Session(bind=conn)
-                current = load_actor(session, actor.user_id, actor.session_id, now)
-                if not current.can("snapshot.create"):
-                    raise PermissionDenied("snapshot.create")
-                sources, left_out = self._sources(current)
-                info = SnapshotInfo(
-                    format=files.FORMAT,
-                    created_at=now,
-                    created_by=current.email,
-                    created_by_name=current.display_name,
-                    creator_id=current.user_id,
-                    shop_name=_shop_name(session),
-                    source_server=source_label or engine.url.render_as_string(hide_password=True),
-                    source_database=str(conn.scalar(text("SELECT current_database()"))),
-                    server_version=str(conn.scalar(text("SHOW server_version"))),
-                    schema_revision=str(conn.scalar(text("SELECT version_num FROM alembic_version"))),
-                    app_version=__version__,
-                    row_counts={},
-                    left_out=left_out,
-                )
-                try:
-                    made = files.write_snapshot(
-                        conn, target, sources, info, passphrase=passphrase, progress=progress,
-                        cancelled=cancelled,
-                    )  # fmt: skip
-                except OSError as exc:
-                    reason = exc.strerror or str(exc)
-                    raise ValidationError({"file": f"{target} cannot be written: {reason}."}) from exc
+        writer = files.SnapshotWriter(target, passphrase=passphrase, progress=progress, cancelled=cancelled)
+        with database_errors(), snapshot_errors(), _writing(target), writer:
+            with engine.connect() as conn:
+                conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+                with conn.begin():
+                    session = Session(bind=conn)
+                    current = load_actor(session, actor.user_id, actor.session_id, now)
+                    if not current.can("snapshot.create"):
+                        raise PermissionDenied("snapshot.create")
+                    sources, left_out = self._sources(current)
+                    info = SnapshotInfo(
+                        format=files.FORMAT,
+                        created_at=now,
+                        created_by=current.email,
+                        created_by_name=current.display_name,
+                        creator_id=current.user_id,
+                        shop_name=_shop_name(session),
+                        source_server=source_label or engine.url.render_as_string(hide_password=True),
+                        source_database=str(conn.scalar(text("SELECT current_database()"))),
+                        server_version=str(conn.scalar(text("SHOW server_version"))),
+                        schema_revision=str(conn.scalar(text("SELECT version_num FROM alembic_version"))),
+                        app_version=__version__,
+                        row_counts={},
+                        left_out=left_out,
+                    )
+                    writer.copy(conn, sources)
+            # The server's transaction has ended: indexing and checksums hold no snapshot open there.
+            made = writer.finish(info)
         try:
             with self.ctx.write(actor, "snapshot.create") as uow:
                 uow.audit(
