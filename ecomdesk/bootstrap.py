@@ -73,18 +73,23 @@ class OpenSnapshot:
 def open_snapshot(path: Path, passphrase: str | None = None) -> OpenSnapshot:
     """Open a snapshot file read-only, with no server and no sign-in.
 
-    Raises `SnapshotError` (a `ServiceError`) with a message for the person when the file is not
-    a snapshot, is damaged, needs a passphrase, or comes from a newer ecomdesk.
+    The services' clock stands still at the moment the snapshot was taken. Raises `SnapshotError`
+    (a `ServiceError`) with a message for the person when the file is not a snapshot, is damaged,
+    needs a passphrase, or comes from a newer ecomdesk.
     """
     from ecomdesk.db.snapshot import probe_snapshot, snapshot_engine
+    from ecomdesk.services.context import ServiceContext
     from ecomdesk.services.registry import Services
     from ecomdesk.services.snapshots import snapshot_actor, snapshot_errors
 
     with snapshot_errors():
         probe = probe_snapshot(Path(path), passphrase)
     engine = snapshot_engine(probe)
+    taken = probe.info.created_at
     try:
-        services = Services.build(engine, read_only=True)
+        # The shop as it was: "today", "last 7 days" and the dashboard's "as of" are the moment
+        # the snapshot was taken, however much later it is opened.
+        services = Services.from_context(ServiceContext(engine, read_only=True, clock=lambda: taken))
         actor = snapshot_actor(services.ctx, probe.info)
     except BaseException:
         engine.dispose()

@@ -5,6 +5,10 @@ application object around them.
 chose (a database, a sign-in, sign out…); the shell opens the database, resumes a remembered
 sign-in and builds the main window, always through the task runner, so no database call and no
 server start ever runs on the GUI thread.
+
+A snapshot file (`open_snapshot`) takes the place of a database and its sign-in: it opens on the
+task runner, asks for its passphrase when it has one, and shows the main window on it read-only
+as the person who took it. A file that cannot be opened leaves the person where they were.
 """
 
 from __future__ import annotations
@@ -14,12 +18,13 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 
-from PySide6.QtCore import QObject, QTimer
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtWidgets import QApplication, QDialog, QWidget
 
 from ecomdesk import APP_NAME, __version__
-from ecomdesk.bootstrap import DemoDatabase
+from ecomdesk.bootstrap import DemoDatabase, OpenSnapshot, open_snapshot
 from ecomdesk.config import KeyringStatus, ProfileStore
 from ecomdesk.connect import (
     Opened,
@@ -31,6 +36,7 @@ from ecomdesk.connect import (
 )
 from ecomdesk.services.auth import SignIn
 from ecomdesk.services.context import Actor
+from ecomdesk.services.errors import SnapshotError
 from ecomdesk.services.registry import Services
 from ecomdesk.ui.connection import DEMO_LABEL, ConnectionWindow, Target, profile_label, start_demo
 from ecomdesk.ui.errors import describe
@@ -38,6 +44,7 @@ from ecomdesk.ui.login import ChangePasswordDialog, LoginWindow
 from ecomdesk.ui.main_window import MainWindow
 from ecomdesk.ui.preferences import Preferences
 from ecomdesk.ui.session import AppSession
+from ecomdesk.ui.snapshot_dialogs import PassphraseDialog
 from ecomdesk.ui.tasks import TaskRunner
 from ecomdesk.ui.theme import ThemeManager
 
@@ -135,20 +142,30 @@ class Shell(QObject):
         self.connection_window: ConnectionWindow | None = None
         self.login_window: LoginWindow | None = None
         self.main_window: MainWindow | None = None
+        #: The snapshot the main window shows (closed when left), instead of a database.
+        self.snapshot: OpenSnapshot | None = None
+        #: The passphrase dialog while one is open (tests answer it).
+        self.passphrase_dialog: PassphraseDialog | None = None
         #: Demo servers this app started: stopped when it quits (one it found running stays).
         self._started_demos: list[DemoDatabase] = []
         self._shut_down = False
 
     # -- where it starts ---------------------------------------------------------------------
 
-    def start(self, target: Target | None = None, *, demo: bool = False) -> None:
-        """`demo`: start the local demo database; `target`: sign in to it; neither: let the person
-        choose in the connection window."""
+    def start(
+        self, target: Target | None = None, *, demo: bool = False, snapshot: Path | None = None
+    ) -> None:
+        """`demo`: start the local demo database; `target`: sign in to it; `snapshot`: open that
+        file (from the connection window, where a file that cannot be opened says why); none:
+        let the person choose in the connection window."""
         self.theme.apply()
         if demo:
             self.start_demo()
         elif target is not None:
             self.open(target)
+        elif snapshot is not None:
+            self.show_connection_window()
+            self.open_snapshot(snapshot)
         else:
             self.show_connection_window()
 
@@ -156,9 +173,75 @@ class Shell(QObject):
         self._leave_database()
         window = ConnectionWindow(self.runner, self.profiles, self.preferences)
         window.connect_requested.connect(self.open)
+        window.snapshot_requested.connect(self.open_snapshot)
         self._show(window)
         self.connection_window = window
         return window
+
+    # -- a snapshot instead of a database ----------------------------------------------------
+
+    def open_snapshot(self, path: Path, passphrase: str | None = None) -> None:
+        """Open the snapshot file `path` off the GUI thread and show the main window on it; until
+        then (and if it cannot be opened) the person stays in the window they were in."""
+        path = Path(path)
+        origin = self.main_window or self.connection_window or self.login_window
+        self._snapshot_busy(origin, True, f"Opening the snapshot {path.name}…")
+        self.runner.submit(
+            lambda _control: open_snapshot(path, passphrase),
+            on_done=self._snapshot_opened,
+            on_error=lambda error: self._snapshot_failed(origin, path, error),
+            key="shell.snapshot",
+            owner=origin,
+            description="open a snapshot",
+        )
+
+    def _snapshot_opened(self, opened: OpenSnapshot) -> None:
+        origin = self.main_window or self.connection_window or self.login_window
+        self._snapshot_busy(origin, False)
+        self._leave_database()
+        self.snapshot = opened
+        self.services = opened.services
+        self.preferences.snapshot_folder = str(opened.path.parent)
+        self.show_main(opened.actor)
+
+    def _snapshot_failed(self, origin: QWidget | None, path: Path, error: BaseException) -> None:
+        self._snapshot_busy(origin, False)
+        if isinstance(error, SnapshotError) and error.passphrase_needed:
+            self._ask_passphrase(origin, path, wrong=error.wrong_passphrase)
+            return
+        text = describe(error).text
+        if isinstance(origin, ConnectionWindow):
+            origin.outcome.show_text(text, "error")
+        elif isinstance(origin, MainWindow):
+            origin.messages.show_error(error)
+        elif isinstance(origin, LoginWindow):
+            origin.show_problem(text)
+        else:  # no window yet (a file named at start that vanished meanwhile): the first one says it
+            self.show_connection_window().outcome.show_text(text, "error")
+
+    def _ask_passphrase(self, origin: QWidget | None, path: Path, *, wrong: bool) -> None:
+        dialog = PassphraseDialog(path, wrong=wrong, parent=origin)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.passphrase_dialog = dialog
+
+        def answered(result: int) -> None:
+            self.passphrase_dialog = None
+            if result == QDialog.DialogCode.Accepted:
+                self.open_snapshot(path, dialog.value)
+
+        dialog.finished.connect(answered)
+        dialog.open()
+
+    @staticmethod
+    def _snapshot_busy(window: QWidget | None, busy: bool, text: str = "") -> None:
+        """The small "working on it" of the window the person is in while a snapshot opens."""
+        if isinstance(window, ConnectionWindow):
+            window.set_busy(busy, text)
+        elif isinstance(window, MainWindow):
+            if busy:
+                window.statusBar().showMessage(text)
+            else:
+                window.statusBar().clearMessage()
 
     def start_demo(self) -> None:
         """The sign-in window at once, busy while the demo server starts in the background."""
@@ -226,22 +309,25 @@ class Shell(QObject):
         self._sign_out_in_background(actor, login, "Choose a new password to continue.")
 
     def show_main(self, actor: Actor) -> MainWindow:
-        services, target = self.services, self.target
-        assert services is not None and target is not None
+        services, target, snapshot = self.services, self.target, self.snapshot
+        assert services is not None and (target is not None or snapshot is not None)
         self.session = AppSession(
             services,
             actor,
             self.runner,
-            database_label=target.label,
-            demo=target.demo,
+            database_label=target.label if target is not None else f"Snapshot {snapshot.path.name}",  # type: ignore[union-attr]
+            demo=target.demo if target is not None else False,
             preferences=self.preferences,
             theme=self.theme,
+            snapshot=snapshot,
         )
         window = MainWindow(self.session)
         self.session.setParent(window)  # the session lives exactly as long as its window
         window.sign_out_requested.connect(self.sign_out)
         window.signed_out_elsewhere.connect(self.sign_out)
         window.switch_connection_requested.connect(self.show_connection_window)
+        window.open_snapshot_requested.connect(self.open_snapshot)
+        window.close_snapshot_requested.connect(self.show_connection_window)
         window.quit_requested.connect(self.quit)
         self._show(window)
         self.main_window = window
@@ -307,9 +393,13 @@ class Shell(QObject):
             self.session = None  # (deleted with its window)
 
     def _leave_database(self) -> None:
-        """Forget the current database: its pending work is cancelled, its connections closed."""
+        """Forget the current database (or snapshot): its pending work is cancelled, its
+        connections closed."""
         self.runner.cancel_all()
-        if self.services is not None:
+        if self.snapshot is not None:
+            self.snapshot.close()
+            self.snapshot = None
+        elif self.services is not None:
             close_services(self.services)
         self.services = None
         self.target = None
@@ -335,9 +425,12 @@ class Shell(QObject):
                 window.deleteLater()
         if not self.runner.shutdown(5000):
             log.warning("background work still running at exit")
-        if self.services is not None:
+        if self.snapshot is not None:
+            self.snapshot.close()
+            self.snapshot = None
+        elif self.services is not None:
             close_services(self.services)
-            self.services = None
+        self.services = None
         for demo in self._started_demos:
             stop_demo_server(demo)
         self._started_demos.clear()
@@ -350,9 +443,15 @@ def command_line_target(url: str, profile: str | None = None, profiles: ProfileS
 
 
 def run(
-    url: str | None = None, *, profile: str | None = None, demo: bool = False, debug: bool = False
+    url: str | None = None,
+    *,
+    profile: str | None = None,
+    demo: bool = False,
+    debug: bool = False,
+    snapshot: Path | None = None,
 ) -> int:
-    """Open the app: on `url` (sign-in first), on the demo (`demo`), or with the connection window."""
+    """Open the app: on `url` (sign-in first), on the demo (`demo`), on a snapshot file
+    (`snapshot`: no server, no sign-in), or with the connection window."""
     reason = gui_unavailable_reason()
     if reason:
         print(reason, file=sys.stderr)
@@ -366,7 +465,7 @@ def run(
     shell = Shell()
     app.aboutToQuit.connect(shell.shutdown)
     ctrl_c = _quit_on_ctrl_c(shell)
-    shell.start(command_line_target(url, profile) if url else None, demo=demo)
+    shell.start(command_line_target(url, profile) if url else None, demo=demo, snapshot=snapshot)
     try:
         return app.exec()
     finally:

@@ -9,6 +9,7 @@ The demo server starts off the GUI thread too, with its progress in the status l
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 from PySide6.QtCore import QEvent, Qt, Signal
@@ -39,6 +40,7 @@ from ecomdesk.connect import ConnectionCheck, Problem, check_connection
 from ecomdesk.ui.errors import describe
 from ecomdesk.ui.icons import themed_icon
 from ecomdesk.ui.preferences import Preferences
+from ecomdesk.ui.snapshot_dialogs import choose_snapshot
 from ecomdesk.ui.tasks import TaskControl, TaskRunner
 from ecomdesk.ui.theme import is_theme_change, text_colour
 from ecomdesk.ui.widgets import busy_bar, centre, error_label, heading, hint
@@ -245,6 +247,8 @@ class ConnectionWindow(QWidget):
     """Saved profiles, the local demo, and a status line with the outcome of the last attempt."""
 
     connect_requested = Signal(object)  # Target
+    #: "Open snapshot…": the snapshot file chosen (the shell opens it; no server needed).
+    snapshot_requested = Signal(object)  # Path
 
     def __init__(
         self,
@@ -313,6 +317,13 @@ class ConnectionWindow(QWidget):
         )
         self.demo_button.setAccessibleName("Start the local demo database")
         self.demo_button.clicked.connect(self.start_demo)
+        self.snapshot_button = QCommandLinkButton(
+            "Open snapshot…",
+            "A read-only copy of the shop in a file, made with ecomdesk elsewhere — no server needed.",
+            card,
+        )
+        self.snapshot_button.setAccessibleName("Open a snapshot file")
+        self.snapshot_button.clicked.connect(self.choose_snapshot)
 
         self.outcome = CheckResult(card)
         self.busy = busy_bar(card)
@@ -337,6 +348,7 @@ class ConnectionWindow(QWidget):
         layout.addWidget(self.busy)
         layout.addWidget(separator)
         layout.addWidget(self.demo_button)
+        layout.addWidget(self.snapshot_button)
         em = self.fontMetrics().horizontalAdvance("M")
         card.setFixedWidth(em * 42)
         self.list.setMinimumHeight(self.fontMetrics().height() * 7)
@@ -347,6 +359,7 @@ class ConnectionWindow(QWidget):
         self.setTabOrder(self.add_button, self.edit_button)
         self.setTabOrder(self.edit_button, self.remove_button)
         self.setTabOrder(self.remove_button, self.demo_button)
+        self.setTabOrder(self.demo_button, self.snapshot_button)
         self.reload()
 
     # -- the list ------------------------------------------------------------------------------
@@ -376,7 +389,7 @@ class ConnectionWindow(QWidget):
         chosen = self.selected() is not None
         for button in (self.edit_button, self.remove_button, self.connect_button):
             button.setEnabled(chosen and not self._busy)
-        for widget in (self.add_button, self.demo_button, self.list, self.password):
+        for widget in (self.add_button, self.demo_button, self.snapshot_button, self.list, self.password):
             widget.setEnabled(not self._busy)
 
     def _selection_changed(self) -> None:
@@ -494,6 +507,18 @@ class ConnectionWindow(QWidget):
         self._set_busy(False)
         self.outcome.show_text(describe(error).text, "error")
 
+    def choose_snapshot(self) -> Path | None:
+        if self._busy:
+            return None
+        path = choose_snapshot(self, self._preferences)
+        if path is not None:
+            self.snapshot_requested.emit(path)
+        return path
+
+    def set_busy(self, busy: bool, text: str = "") -> None:
+        """Busy with something the shell runs for this window (a snapshot opening)."""
+        self._set_busy(busy, text)
+
     def _set_busy(self, busy: bool, text: str = "") -> None:
         self._busy = busy
         self.busy.setVisible(busy)
@@ -504,6 +529,7 @@ class ConnectionWindow(QWidget):
     def _apply_icons(self) -> None:
         palette = self.palette()
         self.demo_button.setIcon(themed_icon("demo", palette.color(QPalette.ColorRole.Link)))
+        self.snapshot_button.setIcon(themed_icon("database", palette.color(QPalette.ColorRole.Link)))
         database = themed_icon(
             "database",
             palette.color(QPalette.ColorRole.Text),

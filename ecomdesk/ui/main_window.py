@@ -7,13 +7,18 @@ the tables it shows (`watches`), the visible one refreshes at once, a hidden one
 When the signed-in user's role or permissions change, the sidebar and pages are rebuilt for the new
 rights (after any open dialog is closed). It also owns this app's `ReportRunner`, which generates
 queued reports while the window is open. Everything that leaves the window (sign out, switch
-connection, quit) is a signal: the shell (`ui.app`) decides what comes next.
+connection, open or close a snapshot, quit) is a signal: the shell (`ui.app`) decides what comes next.
+
+On a snapshot (`AppSession.snapshot`) there is no server to hear from: a banner says whose shop and
+when, the status bar names the file, nothing polls and no report is generated, and "Sign out"
+becomes "Close snapshot". The services refuse every write; the pages disable their write actions.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import replace
+from pathlib import Path
 from typing import Final
 
 from PySide6.QtCore import QEvent, QLocale, QSize, Qt, QTime, QTimer, Signal
@@ -48,10 +53,17 @@ from ecomdesk.ui.live import ChangeWatcher
 from ecomdesk.ui.login import ChangePasswordDialog
 from ecomdesk.ui.messages import MessageBar, open_folder
 from ecomdesk.ui.pages import PageSpec, pages_for
+from ecomdesk.ui.permissions import gate
 from ecomdesk.ui.preferences import Preferences, ThemeMode
 from ecomdesk.ui.profile import ProfileDialog
 from ecomdesk.ui.report_runner import ReportRunner
 from ecomdesk.ui.session import AppSession, ConnectionState
+from ecomdesk.ui.snapshot_dialogs import (
+    CreateSnapshotDialog,
+    SnapshotBanner,
+    SnapshotDetailsDialog,
+    choose_snapshot,
+)
 from ecomdesk.ui.tasks import Task
 from ecomdesk.ui.theme import Kind, is_theme_change, text_colour
 from ecomdesk.ui.widgets import hint
@@ -77,6 +89,10 @@ class MainWindow(QMainWindow):
     #: The sign-in ended underneath the window (revoked device, deactivated account): the sentence why.
     signed_out_elsewhere = Signal(str)
     switch_connection_requested = Signal()
+    #: File → Open snapshot… (or "Open it" after making one): the file chosen.
+    open_snapshot_requested = Signal(object)  # Path
+    #: File → Close snapshot: back to the connection window.
+    close_snapshot_requested = Signal()
     quit_requested = Signal()
 
     def __init__(self, session: AppSession, parent: QWidget | None = None) -> None:
@@ -127,12 +143,14 @@ class MainWindow(QMainWindow):
         self.report_runner.start()
 
         # What others change shows here by itself; the watcher is also the probe when the server goes.
+        # (A snapshot never changes and has no server: nothing to watch.)
         self.watcher = ChangeWatcher(session, parent=self)
 
         self._restore_layout()
         self._state_changed(session.state)
         self.load_shop()
-        self.watcher.start()
+        if session.snapshot is None:
+            self.watcher.start()
 
     # -- building ------------------------------------------------------------------------------
 
@@ -174,6 +192,11 @@ class MainWindow(QMainWindow):
         content = QWidget(self)
         column = QVBoxLayout(content)
         column.setContentsMargins(em // 2, em // 2, em // 2, 0)
+        self.banner: SnapshotBanner | None = None
+        if self.session.snapshot is not None:
+            self.banner = SnapshotBanner(self.session.snapshot, content)
+            self.banner.details_requested.connect(self.show_snapshot_details)
+            column.addWidget(self.banner)
         column.addWidget(self.messages)
         column.addWidget(self.stack, 1)
         return content
@@ -191,8 +214,12 @@ class MainWindow(QMainWindow):
         self.activity.setAccessibleName("Working")
         self.activity.hide()
         actor = self.session.actor
+        snapshot = self.session.snapshot
         self.database_label = QLabel(self.session.database_label, self)
         self.database_label.setAccessibleName("Database")
+        if snapshot is not None:
+            self.database_label.setText(f"Snapshot · {snapshot.path.name}")
+            self.database_label.setToolTip(str(snapshot.path))
         self.user_label = QLabel(f"{actor.display_name or actor.email} · {actor.role}", self)
         self.user_label.setAccessibleName("Signed-in user and role")
         self.refreshed_label = QLabel("", self)
@@ -202,14 +229,34 @@ class MainWindow(QMainWindow):
         for label in (self.database_label, self.user_label, self.refreshed_label):
             label.setObjectName("statusField")
             bar.addPermanentWidget(label)
+        self.refreshed_label.setVisible(snapshot is None)  # a snapshot is never "up to date"
 
     def _build_menus(self) -> None:
         menus = self.menuBar()
+        on_snapshot = self.session.snapshot is not None
         file = menus.addMenu("&File")
+        self.open_snapshot_action = file.addAction("&Open snapshot…")
+        self.open_snapshot_action.setShortcut(QKeySequence("Ctrl+Shift+O"))
+        self.open_snapshot_action.setToolTip("Open a snapshot file: the shop read-only, with no server.")
+        self.open_snapshot_action.triggered.connect(self.choose_snapshot)
+        self.create_snapshot_action = file.addAction("&Create snapshot…")
+        self.create_snapshot_action.triggered.connect(self.create_snapshot)
+        if on_snapshot:
+            self.create_snapshot_action.setEnabled(False)
+            self.create_snapshot_action.setVisible(False)
+        else:
+            gate(self.create_snapshot_action, self.session.actor, "snapshot.create")
+        file.addSeparator()
         self.switch_action = file.addAction("S&witch connection…")
         self.switch_action.triggered.connect(self.switch_connection_requested)
         self.sign_out_action = file.addAction("Sign &out")
         self.sign_out_action.triggered.connect(self.sign_out_requested)
+        self.close_snapshot_action = file.addAction("&Close snapshot")
+        self.close_snapshot_action.triggered.connect(self.close_snapshot_requested)
+        self.sign_out_action.setVisible(not on_snapshot)
+        self.sign_out_action.setEnabled(not on_snapshot)
+        self.close_snapshot_action.setVisible(on_snapshot)
+        self.close_snapshot_action.setEnabled(on_snapshot)
         file.addSeparator()
         self.quit_action = file.addAction("&Quit")
         self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
@@ -253,13 +300,21 @@ class MainWindow(QMainWindow):
         self.user_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.user_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         account = QMenu(self.user_button)
-        who = account.addAction(f"Signed in as {actor.email}")
+        who = account.addAction(
+            f"Snapshot taken by {actor.email}" if on_snapshot else f"Signed in as {actor.email}"
+        )
         who.setEnabled(False)
         account.addSeparator()
         self.profile_action = account.addAction("My &profile and devices…")
         self.profile_action.triggered.connect(self.open_profile)
-        account.addAction("Change password…").triggered.connect(self._change_password)
-        account.addAction(self.sign_out_action)
+        self.password_action = QAction("Change password…", self)
+        self.password_action.triggered.connect(self._change_password)
+        if on_snapshot:  # no password is in a snapshot, and nobody signed in
+            self.password_action.setEnabled(False)
+            account.addAction(self.close_snapshot_action)
+        else:
+            account.addAction(self.password_action)
+            account.addAction(self.sign_out_action)
         self.user_button.setMenu(account)
         menus.setCornerWidget(self.user_button, Qt.Corner.TopRightCorner)
 
@@ -448,12 +503,20 @@ class MainWindow(QMainWindow):
         self._set_title(shop.shop_name)
 
     def _set_title(self, shop_name: str | None) -> None:
+        snapshot = self.session.snapshot
+        if snapshot is not None:
+            shop = shop_name or snapshot.info.shop_name
+            self.setWindowTitle(f"Snapshot of {shop} ({snapshot.path.name}, read-only) — ecomdesk")
+            self.shop_label.setText(shop)
+            return
         demo = " (demo)" if self.session.demo else ""
         self.setWindowTitle(f"{shop_name} — ecomdesk{demo}" if shop_name else f"ecomdesk{demo}")
         self.shop_label.setText(shop_name or "ecomdesk")
 
     def _refreshed(self, when: dt.datetime) -> None:
         """The last time the database confirmed that what is shown is current."""
+        if self.session.snapshot is not None:
+            return  # a snapshot shows one past moment, never "now"
         self.refreshed_label.setText(f"Up to date at {local_time(when)}")
         self.refreshed_label.setToolTip(
             "The last time the database confirmed there was nothing new to show. Changes by others "
@@ -475,6 +538,13 @@ class MainWindow(QMainWindow):
         self._was_connected = connected
 
     def _paint_state(self, state: ConnectionState) -> None:
+        if self.session.snapshot is not None:
+            colour = text_colour(self.palette(), "warning")
+            self.state_label.setText(f"<span style='color:{colour.name()}'>●</span> Snapshot")
+            self.state_label.setToolTip(
+                "A read-only copy of the shop in a file: no server is asked, and nothing can be changed."
+            )
+            return
         colour = text_colour(self.palette(), _STATE_KIND[state])
         self.state_label.setText(f"<span style='color:{colour.name()}'>●</span> {state.value}")
         self.state_label.setToolTip(
@@ -496,6 +566,8 @@ class MainWindow(QMainWindow):
         that says "nothing was saved" inline needs the status bar to follow too); a call refused
         because this sign-in ended closes the window, and the sign-in window says why (once,
         however many calls were in flight)."""
+        if self.session.snapshot is not None:
+            return  # no server to probe, no sign-in to end
         if isinstance(error, Unavailable) and self.session.state is ConnectionState.CONNECTED:
             self.session.set_state(ConnectionState.RECONNECTING)
         if isinstance(error, AuthenticationError) and not self._ended:
@@ -516,6 +588,32 @@ class MainWindow(QMainWindow):
         """Every user's own names, phone, address, picture and remembered devices."""
         dialog = ProfileDialog(self.session, self)
         dialog.saved.connect(self._profile_saved)
+        dialog.open()
+        return dialog
+
+    def choose_snapshot(self) -> Path | None:
+        """File → Open snapshot…: the file chosen goes to the shell, which opens it."""
+        path = choose_snapshot(self, self.preferences)
+        if path is not None:
+            self.open_snapshot_requested.emit(path)
+        return path
+
+    def create_snapshot(self) -> CreateSnapshotDialog | None:
+        """File → Create snapshot… (with `snapshot.create`, never on a snapshot)."""
+        if not self.create_snapshot_action.isEnabled():
+            return None
+        dialog = CreateSnapshotDialog(self.session, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open_requested.connect(self.open_snapshot_requested)
+        dialog.open()
+        return dialog
+
+    def show_snapshot_details(self) -> SnapshotDetailsDialog | None:
+        snapshot = self.session.snapshot
+        if snapshot is None:
+            return None
+        dialog = SnapshotDetailsDialog(snapshot, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         return dialog
 

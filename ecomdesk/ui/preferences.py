@@ -46,6 +46,7 @@ class Preferences(QObject):
     STATE: Final = "main_window/state"
     LAST_PAGE: Final = "main_window/last_page"
     LAST_PROFILE: Final = "connection/last_profile"
+    SNAPSHOT_FOLDER: Final = "snapshots/last_folder"
 
     def __init__(self, settings: QSettings | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -115,6 +116,16 @@ class Preferences(QObject):
     @last_profile.setter
     def last_profile(self, name: str) -> None:
         self._set(self.LAST_PROFILE, name)
+
+    @property
+    def snapshot_folder(self) -> str:
+        """The folder a snapshot was last opened from or saved to ("" until then: the home folder)."""
+        value = self._settings.value(self.SNAPSHOT_FOLDER)
+        return str(value) if value else ""
+
+    @snapshot_folder.setter
+    def snapshot_folder(self, folder: str) -> None:
+        self._set(self.SNAPSHOT_FOLDER, folder)
 
     def window_layout(self) -> tuple[QByteArray | None, QByteArray | None]:
         """The main window's saved geometry and toolbar/dock state (None: never saved)."""

@@ -1,5 +1,6 @@
 """`ecomdesk screenshots`: every window, dialog and page, rendered offscreen in both themes on real
-data, as `<name>-<theme>.png` — for reviewing the look and for the documentation.
+data, as `<name>-<theme>.png` — for reviewing the look and for the documentation. The app on a
+snapshot too: one is taken of the database (in a temporary folder) and opened as the app opens one.
 
 The main window's pages come from the page registry, so a page added there is photographed too.
 Nothing of the person's own is touched: preferences and connection profiles live in a temporary
@@ -33,6 +34,7 @@ from ecomdesk.services.inventory import InventoryRow, ItemConflict
 from ecomdesk.services.listing import ListQuery
 from ecomdesk.services.registry import Services
 from ecomdesk.services.reports import ReportRequest
+from ecomdesk.services.snapshots import SnapshotInfo
 from ecomdesk.ui.app import Shell, application
 from ecomdesk.ui.connection import DEMO_LABEL, ProfileDialog, Target
 from ecomdesk.ui.errors import Severity, UserMessage
@@ -132,6 +134,8 @@ def render_screenshots(
         shell = Shell(preferences=preferences, profiles=profiles)
         camera = Camera(out)
         services = open_services(url)
+        folder = tempfile.TemporaryDirectory(prefix="ecomdesk-screenshots-")
+        snapshot: tuple[Path, SnapshotInfo] | None = None
         try:
             for mode in (ThemeMode.LIGHT, ThemeMode.DARK):
                 camera.theme = mode.value
@@ -141,10 +145,18 @@ def render_screenshots(
                 signed_in = sign_in(services, url, email, password, remember=False)
                 shell.services, shell.target = services, Target(url, label, demo=demo)
                 _main_window(shell, camera, signed_in.actor)
+                if snapshot is None:  # one snapshot for both themes (a tool's shortcut: made here)
+                    path = Path(folder.name) / "shop.ecomsnap"
+                    snapshot = path, services.snapshots.create(signed_in.actor, path, source_label=label)
+                _snapshot_mode(shell, camera, *snapshot)
         finally:
             shell.runner.shutdown()
+            if shell.snapshot is not None:
+                shell.snapshot.close()
+                shell.snapshot = None
             shell.services = None
             close_services(services)
+            folder.cleanup()
             for window in (shell.main_window, shell.login_window, shell.connection_window):
                 if window is not None:
                     window.close()
@@ -448,6 +460,43 @@ def _activity(window: MainWindow, camera: Camera, runner: TaskRunner) -> None:
     page.grid.view.scrollTo(model.index(row, 0))
     settle(runner, "the selected entry")
     camera.shoot(page.panel, "activity-details")
+
+
+def _snapshot_mode(shell: Shell, camera: Camera, path: Path, info: SnapshotInfo) -> None:
+    """File → Create snapshot… (the form with a passphrase, then what was made), and the app on
+    that snapshot: its banner over the dashboard and the inventory, and its details."""
+    window = shell.main_window
+    assert window is not None
+    dialog = window.create_snapshot()
+    if dialog is not None:
+        dialog.protect.setChecked(True)
+        dialog.passphrase.setText("correct horse battery staple")
+        dialog.repeat.setText("correct horse battery staple")
+        camera.shoot(dialog, "create-snapshot")
+        dialog.protect.setChecked(False)
+        dialog.file.setText(str(path))
+        dialog.show_made(path, info)
+        camera.shoot(dialog, "create-snapshot-done")
+        dialog.close()
+    shell.open_snapshot(path)
+    wait_until(lambda: shell.snapshot is not None and shell.main_window is not window, "the snapshot")
+    window = shell.main_window
+    assert window is not None
+    window.resize(WINDOW)
+    settle(shell.runner, "the snapshot's shop settings")
+    window.show_page("dashboard")
+    dashboard = window.current_page
+    if isinstance(dashboard, DashboardPage):
+        wait_until(lambda: dashboard.dashboard is not None and not dashboard.is_busy, "the dashboard")
+    settle(shell.runner, "the dashboard's charts on the snapshot")
+    camera.shoot(window, "snapshot-dashboard")
+    window.show_page("inventory")
+    settle(shell.runner, "the inventory page on the snapshot")
+    camera.shoot(window, "snapshot-inventory")
+    details = window.show_snapshot_details()
+    if details is not None:
+        camera.shoot(details, "snapshot-details")
+        details.close()
 
 
 def _main_window(shell: Shell, camera: Camera, actor: Actor) -> None:

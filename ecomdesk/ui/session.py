@@ -18,6 +18,7 @@ from ecomdesk.ui.tasks import TaskRunner
 from ecomdesk.ui.theme import ThemeManager
 
 if TYPE_CHECKING:
+    from ecomdesk.bootstrap import OpenSnapshot
     from ecomdesk.ui.report_runner import ReportRunner
 
 
@@ -50,6 +51,7 @@ class AppSession(QObject):
         demo: bool = False,
         preferences: Preferences | None = None,
         theme: ThemeManager | None = None,
+        snapshot: OpenSnapshot | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -58,6 +60,8 @@ class AppSession(QObject):
         self.runner = runner
         self.database_label = database_label
         self.demo = demo
+        #: The snapshot file this window shows instead of a database (its services are read-only).
+        self.snapshot = snapshot
         self.preferences = preferences or Preferences(parent=self)
         self.theme = theme or ThemeManager(self.preferences, self)
         self.state = ConnectionState.CONNECTED

@@ -39,6 +39,11 @@ WINDOWS = [
     "new-report",
     "report-preview",
     "activity-details",
+    "create-snapshot",
+    "create-snapshot-done",
+    "snapshot-dashboard",
+    "snapshot-inventory",
+    "snapshot-details",
 ]
 
 

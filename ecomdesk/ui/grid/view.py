@@ -381,6 +381,8 @@ class GridView(QWidget):
         self.delete_action = action(
             "Delete", [QKeySequence(QKeySequence.StandardKey.Delete)], self._request_delete, self.view
         )
+        # The Delete key asks the page to delete the selection: nothing is deleted in a read-only copy.
+        self.delete_action.setEnabled(not self.session.read_only)
         self.refresh_button.setDefaultAction(self.refresh_action)
         self.refresh_button.setAccessibleName("Refresh")
         self.export_button.setDefaultAction(self.export_action)

@@ -29,6 +29,7 @@ from ecomdesk.services.errors import Conflict, ValidationError
 from ecomdesk.services.settings import INT_LIMITS, MAX_SHOP_NAME, SystemSettings
 from ecomdesk.ui.errors import not_saved
 from ecomdesk.ui.forms import Field, StatusKind, StatusLine, clear_errors, show_errors
+from ecomdesk.ui.permissions import READ_ONLY
 from ecomdesk.ui.preferences import REFRESH_RANGE_S, Preferences, ThemeMode
 from ecomdesk.ui.session import AppSession
 
@@ -133,7 +134,7 @@ class ShopSettingsBox(QGroupBox):
     def __init__(self, session: AppSession, parent: QWidget | None = None) -> None:
         super().__init__("Shop — for all staff", parent)
         self._session = session
-        self.editable = session.actor.can("settings.manage")
+        self.editable = not session.read_only and session.actor.can("settings.manage")
         self.loaded: SystemSettings | None = None
 
         self.shop_name = QLineEdit(self)
@@ -193,7 +194,12 @@ class ShopSettingsBox(QGroupBox):
                 spin.setButtonSymbols(QAbstractSpinBox.ButtonSymbols.NoButtons)
             self.save_button.hide()
             self.revert_button.hide()
-            self._say("Only an administrator (with “settings.manage”) can change these.", "hint")
+            self._say(
+                READ_ONLY
+                if session.read_only
+                else "Only an administrator (with “settings.manage”) can change these.",
+                "hint",
+            )
         self.setEnabled(False)  # until loaded
         self._update_buttons()
 
