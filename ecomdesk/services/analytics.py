@@ -714,7 +714,11 @@ def customer_segment_rows(days: DateRange, channels: Sequence[str]) -> Select[An
             o.customer_id.label("customer_id"),
             func.max(o.paid_date).label("last"),
             (func.count() if in_window is None else func.sum(_flag(in_window))).label("orders"),
-            func.sum(o.amount if in_window is None else case((in_window, o.amount), else_=0)).label("spend"),
+            # Rounded to cents: the server's exact sum as it is; on a snapshot (money as doubles)
+            # equal spends stay equal, so ties sort by customer as they do on the server.
+            func.round(
+                func.sum(o.amount if in_window is None else case((in_window, o.amount), else_=0)), 2
+            ).label("spend"),
         )
         .where(o.paid_date.between(scan.start, scan.end))
         .group_by(o.customer_id),

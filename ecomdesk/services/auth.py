@@ -22,7 +22,13 @@ from ecomdesk.db.models import DeviceSession, User, UserProfile
 from ecomdesk.services.access import require_actor as _require_actor
 from ecomdesk.services.access import revoke_live_sessions
 from ecomdesk.services.context import Actor, ServiceContext, UnitOfWork, load_actor
-from ecomdesk.services.errors import AuthenticationError, NotFound, PermissionDenied, ValidationError
+from ecomdesk.services.errors import (
+    AuthenticationError,
+    NotFound,
+    PermissionDenied,
+    ReadOnlyError,
+    ValidationError,
+)
 from ecomdesk.services.passwords import hash_password, verify_password
 from ecomdesk.services.policy import check_new_password
 from ecomdesk.services.settings import read_int_settings
@@ -267,6 +273,8 @@ class AuthService:
 
     def sign_out(self, actor: Actor) -> None:
         """End the actor's remembered device session, if it runs on one."""
+        if self.ctx.read_only:
+            raise ReadOnlyError("A snapshot has no sign-in to end: close the window instead.")
         if actor.session_id is None:
             return
         with self.ctx.write(None, None) as uow:

@@ -17,7 +17,20 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final, Literal
 
-from sqlalchemy import ColumnElement, Numeric, Text, case, cast, func, or_, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Numeric,
+    Text,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    type_coerce,
+)
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
@@ -110,16 +123,35 @@ low_stock_threshold = _threshold
 available_units = _available
 
 
+def margin_percent(dialect: str) -> ColumnElement[Decimal]:
+    """(price − cost) / price in percent, rounded half away from zero to one decimal; None at price 0.
+
+    SQLite (a snapshot) holds money as doubles, and rounding a double's quotient can fall on the
+    other side of a half; there the same figure is worked out exactly in whole cents and tenths.
+    """
+    item = InventoryItem.__table__.c
+    if dialect == "postgresql":
+        exact: ColumnElement[Any] = func.round((item.price - item.cost) * 100 / item.price, 1)
+    else:
+        price, cost = (cast(func.round(money * 100), Integer) for money in (item.price, item.cost))
+        # Round half away from zero in whole numbers: |n| / d rounded is (2|n| + d) // 2d.
+        twice = (price - cost) * 2000
+        size = (func.abs(twice) + price) // (price * 2)
+        tenths = case((twice >= 0, size), else_=-size)
+        exact = tenths / literal(10.0)
+    return case((item.price > 0, type_coerce(exact, _PERCENT)), else_=None)
+
+
+#: A percentage with one decimal: how both databases' margins read back as the same Decimal.
+_PERCENT: Final = Numeric(7, 1)
+
+
 class InventoryTable(SqlTable[InventoryRow]):
     spec = INVENTORY_SPEC
     permission = "inventory.read"
 
     def source(self) -> Source:
         item = InventoryItem.__table__.c
-        margin = case(
-            (item.price > 0, func.round((item.price - item.cost) * 100 / item.price, 1)),
-            else_=None,
-        )
         return Source(
             from_=InventoryItem.__table__,
             columns={
@@ -132,7 +164,7 @@ class InventoryTable(SqlTable[InventoryRow]):
                 "available": _available(),
                 "price": item.price,
                 "cost": item.cost,
-                "margin": margin,
+                "margin": margin_percent(self.ctx.engine.dialect.name),
                 "stock_value": item.stock * item.cost,
                 "reorder_level": item.reorder_level,
                 "last_updated": item.last_updated,

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ecomdesk.db.models import MovementKind
+from ecomdesk.db.models import InventoryItem, MovementKind
 from ecomdesk.services.context import Actor, ServiceContext, UnitOfWork
 from ecomdesk.services.errors import Conflict, ValidationError
 from ecomdesk.services.inventory import (
@@ -445,12 +445,30 @@ _CURRENT_SQL: Final = (
 )
 
 
+#: SKUs looked up per statement where there are no arrays (a snapshot: SQLite's parameter limit).
+_SKU_CHUNK: Final = 10_000
+
+
+def _current(session: Session, skus: list[str], *, lock: bool) -> dict[str, Sequence[Any]]:
+    """The stored items of these SKUs by SKU, as rows in `_CURRENT_SQL`'s column order."""
+    if session.get_bind().dialect.name == "postgresql":
+        statement = _CURRENT_SQL + (" FOR UPDATE" if lock else "")
+        return {r[0]: r for r in session.execute(text(statement), {"skus": skus}).all()}
+    # A snapshot (only ever previewed): no arrays, and typed columns so money reads as Decimal.
+    c = InventoryItem.__table__.c
+    columns = (c.sku, c.id, c.archived_at.is_not(None), c.stock, c.reserved, *(c[name] for name in _DETAILS))
+    found: dict[str, Sequence[Any]] = {}
+    for start in range(0, len(skus), _SKU_CHUNK):
+        stmt = select(*columns).where(c.sku.in_(skus[start : start + _SKU_CHUNK]))
+        found.update((r[0], r) for r in session.execute(stmt))
+    return found
+
+
 def _classify(session: Session, rows: list[_Checked], *, lock: bool) -> None:
     """Compare each row with its item as the database has it now (locked with `lock`, in id order
     so two imports never deadlock), and fill in the action, the changes and the deltas."""
     skus = [row.sku for row in rows if row.sku_ok]
-    statement = _CURRENT_SQL + (" FOR UPDATE" if lock else "")
-    current = {r[0]: r for r in session.execute(text(statement), {"skus": skus}).all()} if skus else {}
+    current = _current(session, skus, lock=lock) if skus else {}
     for row in rows:
         item = current.get(row.sku) if row.sku_ok else None
         if item is not None and item[2]:

@@ -28,6 +28,7 @@ from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, sele
 from sqlalchemy.orm import Session
 
 from ecomdesk.db.models import Job
+from ecomdesk.services.errors import ReadOnlyError
 
 #: How long a claim lasts without being extended.
 LEASE: Final = dt.timedelta(minutes=2)
@@ -75,13 +76,20 @@ def dequeue(session: Session | Connection, job_id: int, token: str) -> bool:
 class JobQueue:
     """Claims, leases and releases jobs of one database, each in its own short transaction."""
 
-    def __init__(self, engine: Engine, *, lease: dt.timedelta = LEASE) -> None:
+    def __init__(self, engine: Engine, *, lease: dt.timedelta = LEASE, read_only: bool = False) -> None:
         self.engine = engine
         self.lease = lease
+        #: A snapshot: nothing is claimed, leased or released (each would write outside a unit of work).
+        self.read_only = read_only
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyError("This is a read-only copy: it has no job queue to work on.")
 
     def claim(self, queue: str, worker: str) -> ClaimedJob | None:
         """The oldest due job of `queue` — queued, or running under a lease that ran out — now
         running for `worker`; None when there is none (one indexed probe of an empty queue)."""
+        self._writable()
         now = func.now()
         due = (
             select(_JOBS.id)
@@ -120,6 +128,7 @@ class JobQueue:
     def extend(self, job: ClaimedJob, conn: Connection | None = None) -> bool:
         """Renew the lease; False when the job is no longer this claim's (deleted or overtaken).
         With `conn`, inside the caller's (short) transaction."""
+        self._writable()
         stmt = (
             update(Job)
             .where(_JOBS.id == job.id, _JOBS.claim_token == job.token)
@@ -134,6 +143,7 @@ class JobQueue:
         """Hand a claimed job back to the queue at once (this runner is stopping); the claim does not
         count as an attempt. False when it was no longer ours. With `conn`, inside the caller's
         transaction."""
+        self._writable()
         stmt = (
             update(Job)
             .where(_JOBS.id == job.id, _JOBS.claim_token == job.token)

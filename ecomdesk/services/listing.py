@@ -67,6 +67,10 @@ def check_window(query: ListQuery) -> None:
 
 
 def like_pattern(text: str) -> str:
-    """A LIKE pattern matching `text` anywhere, with the user's % and _ taken literally."""
+    """A LIKE pattern matching `text` anywhere, with the user's % and _ taken literally.
+
+    Searches match it with `ilike`: case-insensitive for every letter on PostgreSQL, but on a
+    snapshot (SQLite, where `ilike` is `lower(x) LIKE lower(y)`) for ASCII letters only — "ä" does
+    not find "Ä" there. Accepted: codes, emails and most names are ASCII."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"

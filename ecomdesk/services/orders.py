@@ -57,7 +57,7 @@ from ecomdesk.db.catalog import DEFAULT_SETTINGS
 from ecomdesk.db.models import SystemSetting
 from ecomdesk.db.models.orders import OrderStatus
 from ecomdesk.services.context import Actor, ServiceContext, UnitOfWork
-from ecomdesk.services.errors import Conflict, ValidationError
+from ecomdesk.services.errors import Conflict, ReadOnlyError, ValidationError
 from ecomdesk.services.inventory import BadValue, normalise_sku, parse_money
 from ecomdesk.services.inventory_import import (
     DELIMITER_NAMES,
@@ -1221,7 +1221,13 @@ class OrderImport:
         cancelled: CancelledFn | None = None,
     ) -> OrderImportResult:
         """What a commit would do now, row by row, with every problem, and how many days' metrics
-        it would recompute; writes nothing (the transaction is read-only)."""
+        it would recompute; writes nothing (the transaction is read-only).
+
+        Refused on a snapshot (`ReadOnlyError`): the check reads the orders with the server's own
+        SQL, and a file that can never be imported there needs no preview. (A read-only connection
+        to a server previews.)"""
+        if self.ctx.read_only and self.ctx.engine.dialect.name != "postgresql":
+            raise ReadOnlyError("This is a read-only copy: order files can only be imported on the server.")
         steps = ImportSteps(progress, cancelled, passes=1)
         with _without_cycle_collection(), self.ctx.read(actor, "analytics.write") as uow:
             uow.session.execute(text("SET TRANSACTION READ ONLY"))

@@ -38,6 +38,7 @@ from ecomdesk.services.errors import (
     Conflict,
     NotFound,
     PermissionDenied,
+    ReadOnlyError,
     ServiceError,
     Unavailable,
     ValidationError,
@@ -319,7 +320,7 @@ class ReportService:
     ) -> None:
         self.ctx = ctx
         self.table = ReportsTable(ctx)
-        self.jobs = JobQueue(ctx.engine, lease=lease)
+        self.jobs = JobQueue(ctx.engine, lease=lease, read_only=ctx.read_only)
         self.heartbeat_s = heartbeat_s
 
     # -- for the new-report dialog ------------------------------------------------------------
@@ -520,6 +521,8 @@ class ReportService:
     ) -> ReportOutcome | None:
         """Claim one due report job and generate it; None when there is none. `worker` names the
         runner ("host:pid app"); `cancelled` returning true releases the job for someone else."""
+        if self.ctx.read_only:
+            raise ReadOnlyError("This is a read-only copy: its reports are generated already.")
         with database_errors():
             job = self.jobs.claim(QUEUE, worker)
             if job is None:
@@ -553,6 +556,8 @@ class ReportService:
         self, worker: str, *, limit: int | None = None, cancelled: CancelledFn | None = None
     ) -> list[ReportOutcome]:
         """`run_next` until the queue is empty (or `limit` jobs, or cancelled)."""
+        if self.ctx.read_only:
+            raise ReadOnlyError("This is a read-only copy: its reports are generated already.")
         outcomes: list[ReportOutcome] = []
         while limit is None or len(outcomes) < limit:
             if cancelled is not None and cancelled():

@@ -10,8 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, delete, func, insert, literal, select
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy import ColumnElement, delete, func, insert, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -104,8 +103,9 @@ class RolesTable(SqlTable[RoleRow]):
         role, grants = Role.__table__.c, role_permissions.c
         users = select(func.count()).where(User.__table__.c.role_id == role.id).scalar_subquery()
         mine = grants.role_id == role.id
-        codes = func.string_agg(
-            grants.permission_code, aggregate_order_by(literal(", "), grants.permission_code)
+        # string_agg on the server, group_concat on a snapshot; both ordered.
+        codes = func.aggregate_strings(grants.permission_code, ", ").aggregate_order_by(
+            grants.permission_code
         )
         return Source(
             from_=Role.__table__,

@@ -4,7 +4,9 @@ A `Table` names its columns (each column key is also its sort key and the attrib
 record), its filters and its read permission. `SqlTable` implements paging and CSV export once over
 any SELECT: paging by offset windows that read backwards near the end (so jumping to the last row
 of a million is as quick as the first), export by PostgreSQL's COPY streamed to a file (so all
-matching rows leave at close to psql's speed, formatted and neutralised by the server).
+matching rows leave at close to psql's speed, formatted and neutralised by the server). On a
+snapshot (SQLite, no COPY) the same SELECT is read row by row and written byte for byte as COPY
+writes it, so an export of a snapshot is the export of the server it came from.
 
 Spreadsheet formula injection: a text cell starting with `=`, `+`, `-`, `@`, a tab or a carriage
 return is written with a leading apostrophe, so Excel or LibreOffice show it as text instead of
@@ -13,9 +15,12 @@ evaluating it. Numbers, money and dates are written as plain values and never ne
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, Final, Generic, TypeVar
 
@@ -34,6 +39,8 @@ T = TypeVar("T")
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 UTF8_BOM = b"\xef\xbb\xbf"
 _EXPORT_BUFFER = 1 << 20
+#: Rows fetched at a time by the portable export.
+_EXPORT_ROWS = 5_000
 
 
 class Kind(enum.StrEnum):
@@ -289,37 +296,83 @@ class SqlTable(Table[Row]):
             query = self.resolve(uow.session, query)
             src = self.source()
             total = self._total(uow.session, src, query)
+            kinds = [self.spec.column(key).kind for key in keys]
+            server = uow.session.get_bind().dialect.name == "postgresql"
+            # On the server every value becomes CSV text in SQL; elsewhere (a snapshot) only text
+            # does, and the rest is read typed and written as the server writes it (`_csv_formatter`).
+            shape = _csv_text if server else _csv_typed
             texts = [
-                _csv_text(src.columns[key], self.spec.column(key).kind).label(f"c{i}")
-                for i, key in enumerate(keys)
+                shape(src.columns[key], kind).label(f"c{i}")
+                for i, (key, kind) in enumerate(zip(keys, kinds, strict=True))
             ]
             stmt = self._filtered(select(*texts).select_from(src.from_), query)
             stmt = stmt.order_by(*self._order(src, self._sort_keys(query, src), reverse=False))
-            compiled = stmt.compile(
-                dialect=uow.session.get_bind().dialect, compile_kwargs={"render_postcompile": True}
-            )
             if bom:
                 out.write(UTF8_BOM)
             out.write(csv_header(self.spec.column(key).title for key in keys))
-            raw = uow.session.connection().connection.driver_connection
-            written = 0
-            with raw.cursor() as cursor:  # type: ignore[union-attr]
-                copy_sql = f"COPY ({compiled.string}) TO STDOUT WITH (FORMAT csv)"
-                with cursor.copy(copy_sql, compiled.params) as copy:
-                    # COPY hands over one row at a time: gather about a megabyte before each write,
-                    # cancel check and progress report, or the loop costs more than the server.
-                    pending = bytearray()
-                    for chunk in copy:
-                        pending += chunk
-                        if len(pending) >= _EXPORT_BUFFER:
-                            written += self._flush(pending, out, cancelled)
-                            if progress is not None:
-                                progress(min(written, total), total)
-                    written += self._flush(pending, out, cancelled)
-                rows = int(cursor.rowcount)
+            if server:
+                rows = self._copy_out(uow.session, stmt, out, total, progress, cancelled)
+            else:
+                rows = self._write_rows(uow.session, stmt, kinds, out, total, progress, cancelled)
             if progress is not None:
                 progress(rows, rows)
             return rows
+
+    def _copy_out(
+        self,
+        session: Session,
+        stmt: Select[Any],
+        out: IO[bytes],
+        total: int,
+        progress: ProgressFn | None,
+        cancelled: CancelledFn | None,
+    ) -> int:
+        """The server's fast path: COPY formats and streams every row; returns the row count."""
+        compiled = stmt.compile(
+            dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True}
+        )
+        raw = session.connection().connection.driver_connection
+        written = 0
+        with raw.cursor() as cursor:  # type: ignore[union-attr]
+            copy_sql = f"COPY ({compiled.string}) TO STDOUT WITH (FORMAT csv)"
+            with cursor.copy(copy_sql, compiled.params) as copy:
+                # COPY hands over one row at a time: gather about a megabyte before each write,
+                # cancel check and progress report, or the loop costs more than the server.
+                pending = bytearray()
+                for chunk in copy:
+                    pending += chunk
+                    if len(pending) >= _EXPORT_BUFFER:
+                        written += self._flush(pending, out, cancelled)
+                        if progress is not None:
+                            progress(min(written, total), total)
+                written += self._flush(pending, out, cancelled)
+            return int(cursor.rowcount)
+
+    def _write_rows(
+        self,
+        session: Session,
+        stmt: Select[Any],
+        kinds: Sequence[Kind],
+        out: IO[bytes],
+        total: int,
+        progress: ProgressFn | None,
+        cancelled: CancelledFn | None,
+    ) -> int:
+        """The portable path (SQLite snapshots): the same rows in the same order and the same bytes
+        as COPY writes them; returns the row count."""
+        writers = [_csv_formatter(kind, single=len(kinds) == 1) for kind in kinds]
+        rows = 0
+        pending = bytearray()
+        for row in session.execute(stmt.execution_options(yield_per=_EXPORT_ROWS)):
+            pending += ",".join([write(value) for write, value in zip(writers, row, strict=True)]).encode()
+            pending += b"\n"
+            rows += 1
+            if len(pending) >= _EXPORT_BUFFER:
+                self._flush(pending, out, cancelled)
+                if progress is not None:
+                    progress(min(rows, total), total)
+        self._flush(pending, out, cancelled)
+        return rows
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -391,11 +444,63 @@ def _csv_text(expr: ColumnElement[Any], kind: Kind) -> ColumnElement[Any]:
         return case((expr.is_(None), None), (expr, "true"), else_="false")
     if kind.numeric:
         return expr
+    return _neutralised(expr)
+
+
+def _neutralised(expr: ColumnElement[Any]) -> ColumnElement[Any]:
     text = cast(expr, String)
     return case(
-        (func.left(text, 1).in_(FORMULA_PREFIXES), literal("'") + text),
+        (func.substr(text, 1, 1).in_(FORMULA_PREFIXES), literal("'") + text),
         else_=text,
     )
+
+
+def _csv_typed(expr: ColumnElement[Any], kind: Kind) -> ColumnElement[Any]:
+    """What the portable export reads: text as the server casts and neutralises it (JSON is stored
+    as the server's text of it), every other kind as its typed value."""
+    return _neutralised(expr) if kind is Kind.TEXT else expr
+
+
+#: What makes COPY quote a text: the delimiter, quotes and line breaks.
+_NEEDS_QUOTES: Final = re.compile(r'[,"\n\r]')
+
+
+def _csv_formatter(kind: Kind, *, single: bool) -> Callable[[Any], str]:
+    """How PostgreSQL's COPY (FORMAT csv) writes what `_csv_text` makes of a value of `kind`: NULL
+    as nothing, times in UTC, numbers as the server prints them, text quoted only where needed.
+    One function per column, picked once: an export calls it for every value."""
+
+    def text(value: Any) -> str:
+        if value is None:
+            return ""
+        written = str(value)
+        # An empty text is quoted (NULL is the unquoted empty field); so is a lone `\.` in a
+        # one-column file (it would read as the end-of-data marker).
+        if not written or _NEEDS_QUOTES.search(written) or (single and written == "\\."):
+            return '"' + written.replace('"', '""') + '"'
+        return written
+
+    def moment(value: dt.datetime | None) -> str:
+        return "" if value is None else value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def day(value: dt.date | None) -> str:
+        return "" if value is None else value.isoformat()
+
+    def flag(value: bool | None) -> str:
+        return "" if value is None else "true" if value else "false"
+
+    def number(value: Any) -> str:
+        if value is None:
+            return ""
+        return format(value, "f") if isinstance(value, Decimal) else str(value)
+
+    if kind is Kind.DATETIME:
+        return moment
+    if kind is Kind.DATE:
+        return day
+    if kind is Kind.BOOL:
+        return flag
+    return number if kind.numeric else text
 
 
 def csv_quote(value: str) -> str:

@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, case, func, or_, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
@@ -170,7 +170,10 @@ class UsersTable(SqlTable[UserRecord]):
                 "must_change_password": user.must_change_password,
                 "address": profile.address,
                 "avatar_file_id": profile.avatar_file_id,
-                "updated_at": func.greatest(user.updated_at, profile.updated_at),
+                # (not greatest(): a CASE is typed by its branches, so a snapshot reads a moment too)
+                "updated_at": case(
+                    (user.updated_at >= profile.updated_at, user.updated_at), else_=profile.updated_at
+                ),
             },
             sort={
                 "email": func.lower(user.email),
