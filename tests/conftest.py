@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -138,6 +139,18 @@ def _drop_database(admin_url: str, name: str) -> None:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+@contextmanager
+def scratch_database(admin_url: str, template: str, prefix: str = "ecomdesk_t") -> Iterator[str]:
+    """A database cloned from `template` (its URL), dropped when the block ends: for a fixture
+    that fills a shop once and reads it in many tests."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    _create_database(admin_url, name, template=template)
+    try:
+        yield _database_url(admin_url, name)
+    finally:
+        _drop_database(admin_url, name)
+
+
 @pytest.fixture(scope="session")
 def template_database(pg_admin_url: str) -> Iterator[str]:
     """A database migrated to head once per session (per xdist worker); tests clone it."""
@@ -164,10 +177,8 @@ def empty_database_url(pg_admin_url: str) -> Iterator[str]:
 @pytest.fixture
 def database_url(pg_admin_url: str, template_database: str) -> Iterator[str]:
     """A fresh database at head, with the reference data and nothing else."""
-    name = f"ecomdesk_t_{uuid.uuid4().hex[:12]}"
-    _create_database(pg_admin_url, name, template=template_database)
-    yield _database_url(pg_admin_url, name)
-    _drop_database(pg_admin_url, name)
+    with scratch_database(pg_admin_url, template_database) as url:
+        yield url
 
 
 @pytest.fixture

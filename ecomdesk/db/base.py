@@ -67,6 +67,4 @@ def created_at_column() -> Mapped[dt.datetime]:
 
 def updated_at_column() -> Mapped[dt.datetime]:
     """Last change time; the ORM bumps it and the database fills it on insert."""
-    return mapped_column(
-        UTCDateTime(), server_default=func.now(), onupdate=func.now(), nullable=False
-    )
+    return mapped_column(UTCDateTime(), server_default=func.now(), onupdate=func.now(), nullable=False)

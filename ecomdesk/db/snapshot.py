@@ -27,7 +27,8 @@ import os
 import re
 import stat
 import struct
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
@@ -70,6 +71,8 @@ APPLICATION_ID: Final = 0x45434453
 FORMAT: Final = 1
 INFO_TABLE: Final = "snapshot_info"
 _BATCH: Final = 5_000
+#: Page cache while verifying (KiB).
+_VERIFY_CACHE_KIB: Final = 131_072
 _SQLITE_MAGIC: Final = b"SQLite format 3\x00"
 #: The smallest page SQLite (and SQLCipher) uses: every complete database file is whole pages.
 _MIN_PAGE: Final = 512
@@ -228,7 +231,9 @@ class SnapshotWriter:
         conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         conn.execute(f"PRAGMA user_version = {FORMAT}")
         # Built under a temporary name and renamed when complete: no journal or sync needed meanwhile.
-        for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -65536"):
+        # Index sorts spill to a temporary file rather than memory, so memory stays flat however
+        # big the shop (this SQLCipher build keeps temporary data in memory by default).
+        for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -65536", "temp_store = FILE"):
             conn.execute(f"PRAGMA {pragma}")
         conn.execute("BEGIN")
         conn.execute(f"CREATE TABLE {INFO_TABLE} (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
@@ -271,6 +276,9 @@ class SnapshotWriter:
                 _check_cancelled(cancelled)
                 conn.execute(str(CreateIndex(index).compile(dialect=_DIALECT)))
         _check_cancelled(cancelled)
+        # Statistics from a sample of each index are as good for the planner here, and take
+        # a tenth of a second instead of one per million rows.
+        conn.execute("PRAGMA analysis_limit = 1000")
         conn.execute("ANALYZE")
         digests = {name: digest for name, (digest, _) in _table_digests(conn, cancelled=cancelled).items()}
         counts = {name: _count(conn, name) for name in sorted(md.tables)}
@@ -328,14 +336,27 @@ def _copy_rows(
     assert driver is not None
     with driver.cursor(name=f"ecomdesk_snapshot_{table.name}") as cursor:
         cursor.execute(str(compiled), compiled.params)
-        while part := cursor.fetchmany(_BATCH):
-            if cancelled is not None and cancelled():
-                raise SnapshotCancelled()
-            conn.executemany(insert, part)
-            done += len(part)
-            if progress is not None:
-                progress(done, total)
+        # Closed explicitly, so a batch still in flight lands before the cursor closes.
+        with contextlib.closing(_read_ahead(lambda: cursor.fetchmany(_BATCH))) as parts:
+            for part in parts:
+                if cancelled is not None and cancelled():
+                    raise SnapshotCancelled()
+                conn.executemany(insert, part)
+                done += len(part)
+                if progress is not None:
+                    progress(done, total)
     return done
+
+
+def _read_ahead(fetch: Callable[[], list[Any]]) -> Generator[list[Any], None, None]:
+    """The batches `fetch` returns until an empty one, each next batch fetched in a thread while
+    the caller stores the current one: the server's work and SQLite's overlap (both release the
+    GIL), and at most two batches are held. Leaving early waits for the one batch in flight."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot-fetch") as pool:
+        pending = pool.submit(fetch)
+        while part := pending.result():
+            pending = pool.submit(fetch)
+            yield part
 
 
 def _stored_form(column: Column[Any], value: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -747,6 +768,9 @@ def verify_snapshot(
             progress(min(done, total), total)
 
     conn = _connect(probe.path, probe.passphrase)
+    # The integrity check visits each page several times; with SQLite's default 8 MB cache an
+    # encrypted file is decrypted over and over (3× slower). The cache only grows as pages are read.
+    conn.execute(f"PRAGMA cache_size = -{_VERIFY_CACHE_KIB}")
     try:
         try:
             present = _file_columns(conn)

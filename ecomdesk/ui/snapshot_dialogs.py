@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -47,7 +46,7 @@ from ecomdesk.ui.preferences import Preferences
 from ecomdesk.ui.session import AppSession
 from ecomdesk.ui.tasks import Task, TaskControl
 from ecomdesk.ui.theme import is_theme_change, text_colour, tint
-from ecomdesk.ui.widgets import heading, hint
+from ecomdesk.ui.widgets import ProgressRow, heading, hint
 
 SUFFIX: Final = ".ecomsnap"
 FILE_FILTER: Final = "ecomdesk snapshots (*.ecomsnap);;All files (*)"
@@ -320,23 +319,10 @@ class CreateSnapshotDialog(QDialog):
                 self.passphrase_rows.append(label)
         form.add_row("", self.note)
 
-        self.progress = QProgressBar(self)
-        self.progress.setRange(0, 0)
-        self.progress.setTextVisible(False)
-        self.progress.setMaximumHeight(max(6, self.progress.fontMetrics().height() // 2))
-        self.progress_label = QLabel(self)
-        self.progress_label.setObjectName("hint")
-        self.cancel_button = QPushButton("Cancel", self)
-        self.cancel_button.setAccessibleName("Stop making the snapshot")
-        self.cancel_button.setAutoDefault(False)
+        self.progress_row = ProgressRow("Stop making the snapshot", self)
+        self.progress, self.progress_label = self.progress_row.bar, self.progress_row.label
+        self.cancel_button = self.progress_row.cancel_button
         self.cancel_button.clicked.connect(self.cancel)
-        self.progress_row = QWidget(self)
-        progress = QHBoxLayout(self.progress_row)
-        progress.setContentsMargins(0, 0, 0, 0)
-        progress.addWidget(self.progress_label)
-        progress.addWidget(self.progress, 1)
-        progress.addWidget(self.cancel_button)
-        self.progress_row.hide()
         self.status = StatusLine(self)
         self.outcome = QLabel(self)
         self.outcome.setWordWrap(True)

@@ -1,4 +1,5 @@
 """Small building blocks the shell's windows share: headings, hints, inline errors, a busy bar,
+a progress row with Cancel,
 a question that does not block, and centring a card so word-wrapped text inside it gets its full
 height."""
 
@@ -14,6 +15,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMessageBox,
     QProgressBar,
+    QPushButton,
     QSplitter,
     QToolButton,
     QVBoxLayout,
@@ -76,6 +78,28 @@ def busy_bar(parent: QWidget) -> QProgressBar:
     bar.setMaximumHeight(max(4, bar.fontMetrics().height() // 3))
     bar.hide()
     return bar
+
+
+class ProgressRow(QWidget):
+    """A long job's row in a dialog: what it is doing, a thin bar, and Cancel (hidden until used)."""
+
+    def __init__(self, cancel_name: str, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.bar = QProgressBar(self)
+        self.bar.setRange(0, 0)
+        self.bar.setTextVisible(False)
+        self.bar.setMaximumHeight(max(6, self.bar.fontMetrics().height() // 2))
+        self.label = QLabel(self)
+        self.label.setObjectName("hint")
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.setAccessibleName(cancel_name)
+        self.cancel_button.setAutoDefault(False)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.label)
+        row.addWidget(self.bar, 1)
+        row.addWidget(self.cancel_button)
+        self.hide()
 
 
 def ask(

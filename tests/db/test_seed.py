@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-import psycopg
 import pytest
-from psycopg import sql
-from sqlalchemy import Connection, Engine, make_url, text
+from sqlalchemy import Connection, Engine, text
 
 from ecomdesk.db.engine import make_engine
 from ecomdesk.db.seed import CHANNELS, DEMO_ACCOUNTS, is_seeded, reset_demo_data, seed_demo_data
+from tests.conftest import scratch_database
 
 TODAY = dt.date(2026, 11, 27)
 #: Midnight UTC at the start of TODAY: nothing the seed writes happens at or after it.
@@ -37,21 +35,13 @@ def _fake_hash(password: str) -> str:
 @pytest.fixture(scope="module")
 def seeded(pg_admin_url: str, template_database: str) -> Iterator[Engine]:
     """One demo shop at scale 0.2 (two years, about 80,000 orders) for the checks that only read."""
-    name = f"ecomdesk_seed_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template_database)
-            )
-        )
-    engine = make_engine(make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False))
-    try:
-        seed_demo_data(engine, hash_password=_fake_hash, today=TODAY, scale=0.2)
-        yield engine
-    finally:
-        engine.dispose()
-        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with scratch_database(pg_admin_url, template_database, "ecomdesk_seed") as url:
+        engine = make_engine(url)
+        try:
+            seed_demo_data(engine, hash_password=_fake_hash, today=TODAY, scale=0.2)
+            yield engine
+        finally:
+            engine.dispose()
 
 
 def _scalar(conn: Connection, query: str, **params: object) -> Any:

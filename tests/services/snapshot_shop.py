@@ -10,17 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-import psycopg
 from PIL import Image
-from psycopg import sql
-from sqlalchemy import Engine, delete, func, make_url, select
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
 from ecomdesk.bootstrap import OpenSnapshot, open_snapshot
@@ -33,6 +30,7 @@ from ecomdesk.services.listing import ListQuery
 from ecomdesk.services.passwords import hash_password
 from ecomdesk.services.registry import Services
 from ecomdesk.services.stock import Adjustment
+from tests.conftest import scratch_database
 
 #: The seed's "today"; the clock of both sides stands on its morning (shop zone Berlin).
 TODAY = dt.date(2026, 11, 27)
@@ -84,21 +82,13 @@ class Shop:
 
 @contextmanager
 def seeded_database(pg_admin_url: str, template_database: str) -> Iterator[Engine]:
-    name = f"ecomdesk_snapshot_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template_database)
-            )
-        )
-    engine = make_engine(make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False))
-    try:
-        seed_demo_data(engine, hash_password=hash_password, today=TODAY, scale=0.1)
-        yield engine
-    finally:
-        engine.dispose()
-        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with scratch_database(pg_admin_url, template_database, "ecomdesk_snapshot") as url:
+        engine = make_engine(url)
+        try:
+            seed_demo_data(engine, hash_password=hash_password, today=TODAY, scale=0.1)
+            yield engine
+        finally:
+            engine.dispose()
 
 
 def _admin(engine: Engine) -> Actor:

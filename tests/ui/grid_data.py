@@ -10,17 +10,14 @@ mistake would show; every 1,000th row is archived (the list never shows archived
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-from psycopg import sql
 from PySide6.QtCore import QLocale, QSettings
-from sqlalchemy import Engine, make_url, text
+from sqlalchemy import Engine, text
 
 from ecomdesk.db.engine import make_engine
 from ecomdesk.services.context import Actor
@@ -28,6 +25,7 @@ from ecomdesk.services.registry import Services
 from ecomdesk.services.tables import Table
 from ecomdesk.ui.session import AppSession
 from ecomdesk.ui.tasks import TaskRunner
+from tests.conftest import scratch_database
 
 PASSWORD = "correct horse battery staple"
 BIG_ROWS = 100_000
@@ -117,25 +115,16 @@ class BigDb:
 
 @pytest.fixture(scope="module")
 def big_db(pg_admin_url: str, template_database: str) -> Iterator[BigDb]:
-    name = f"ecomdesk_grid_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template_database)
-            )
-        )
-    url = make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    try:
-        insert_items(engine, 1, BIG_ROWS)
-        services = Services.build(engine)
-        manager = make_actor(services, "manager", "manager@grid.example")
-        viewer = make_actor(services, "viewer", "viewer@grid.example")
-        yield BigDb(url, engine, services, manager, viewer)
-    finally:
-        engine.dispose()
-        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with scratch_database(pg_admin_url, template_database, "ecomdesk_grid") as url:
+        engine = make_engine(url)
+        try:
+            insert_items(engine, 1, BIG_ROWS)
+            services = Services.build(engine)
+            manager = make_actor(services, "manager", "manager@grid.example")
+            viewer = make_actor(services, "viewer", "viewer@grid.example")
+            yield BigDb(url, engine, services, manager, viewer)
+        finally:
+            engine.dispose()
 
 
 @pytest.fixture

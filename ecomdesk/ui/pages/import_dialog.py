@@ -31,7 +31,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
     QPushButton,
     QSizePolicy,
     QSplitter,
@@ -52,7 +51,7 @@ from ecomdesk.ui.grid import GridView
 from ecomdesk.ui.messages import MessageBar
 from ecomdesk.ui.session import AppSession
 from ecomdesk.ui.tasks import Task, TaskControl
-from ecomdesk.ui.widgets import heading, hint
+from ecomdesk.ui.widgets import ProgressRow, heading, hint
 
 STOPPED: Final = "Stopped. Nothing was imported."
 EMPTY_HINT: Final = (
@@ -212,23 +211,10 @@ class ImportDialog(QDialog):
         file_row.addWidget(self.choose_button)
         file_row.addWidget(self.file_label, 1)
 
-        self.progress = QProgressBar(self)
-        self.progress.setRange(0, 0)
-        self.progress.setTextVisible(False)
-        self.progress.setMaximumHeight(max(6, self.progress.fontMetrics().height() // 2))
-        self.progress_label = QLabel(self)
-        self.progress_label.setObjectName("hint")
-        self.cancel_button = QPushButton("Cancel", self)
-        self.cancel_button.setAccessibleName("Stop reading or importing")
-        self.cancel_button.setAutoDefault(False)
+        self.progress_row = ProgressRow("Stop reading or importing", self)
+        self.progress, self.progress_label = self.progress_row.bar, self.progress_row.label
+        self.cancel_button = self.progress_row.cancel_button
         self.cancel_button.clicked.connect(self.cancel)
-        self.progress_row = QWidget(self)
-        row = QHBoxLayout(self.progress_row)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.progress_label)
-        row.addWidget(self.progress, 1)
-        row.addWidget(self.cancel_button)
-        self.progress_row.hide()
 
         self.message_bar = MessageBar(self)
         self.summary = StatusLine(self)
