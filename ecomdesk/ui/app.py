@@ -310,13 +310,18 @@ class Shell(QObject):
 
     def show_main(self, actor: Actor) -> MainWindow:
         services, target, snapshot = self.services, self.target, self.snapshot
-        assert services is not None and (target is not None or snapshot is not None)
+        assert services is not None
+        if snapshot is not None:
+            label, demo = f"Snapshot {snapshot.path.name}", False
+        else:
+            assert target is not None
+            label, demo = target.label, target.demo
         self.session = AppSession(
             services,
             actor,
             self.runner,
-            database_label=target.label if target is not None else f"Snapshot {snapshot.path.name}",  # type: ignore[union-attr]
-            demo=target.demo if target is not None else False,
+            database_label=label,
+            demo=demo,
             preferences=self.preferences,
             theme=self.theme,
             snapshot=snapshot,

@@ -28,7 +28,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -375,31 +376,37 @@ def main() -> None:
         print("RESULT " + json.dumps(outcome))
         return
 
+    with tempfile.TemporaryDirectory() as tmp, bench_database(args.database_url, args.cluster, tmp) as url:
+        prepare(url, args.rows)
+        grid = run_part("grid", url, args)
+        reference = run_part("reference", url, args)
+        export = run_part("export", url, args)
+    report(grid, reference, export, args.runs)
+
+
+@contextmanager
+def bench_database(url: str | None, cluster: str | None, tmp: str) -> Iterator[str]:
+    """The database `bench`: `url` when given, else on an embedded server in `cluster` (kept, so
+    what was seeded there is reused by the next run) or in `tmp` (destroyed afterwards)."""
+    if url is not None:
+        yield url
+        return
     import psycopg
 
     from ecomdesk.db.embedded import EmbeddedServer
 
-    with tempfile.TemporaryDirectory() as tmp:
-        server = None
-        url = args.database_url
-        if url is None:
-            server = EmbeddedServer(Path(args.cluster or tmp) / "cluster", extra_settings=("fsync=off",))
-            server.start()
-            with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
-                if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'bench'").fetchone():
-                    conn.execute("CREATE DATABASE bench")
-            url = server.url("bench")
-        try:
-            prepare(url, args.rows)
-            grid = run_part("grid", url, args)
-            reference = run_part("reference", url, args)
-            export = run_part("export", url, args)
-        finally:
-            if server is not None and args.cluster:
-                server.stop()
-            elif server is not None:
-                server.destroy()
-    report(grid, reference, export, args.runs)
+    server = EmbeddedServer(Path(cluster or tmp) / "cluster", extra_settings=("fsync=off",))
+    server.start()
+    try:
+        with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'bench'").fetchone():
+                conn.execute("CREATE DATABASE bench")
+        yield server.url("bench")
+    finally:
+        if cluster:
+            server.stop()
+        else:
+            server.destroy()
 
 
 if __name__ == "__main__":

@@ -50,9 +50,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+# Run as a script, this folder is on sys.path (not the project's): the grid benchmark's way of
+# finding or starting the benchmark database is reused from there.
+from bench_grid import bench_database, rss_mb  # type: ignore[import-not-found,unused-ignore]
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import psutil
 
 INVENTORY = 1_000_000
 ORDERS = 1_000_000
@@ -60,10 +63,6 @@ YEARS = 10
 ADMIN = "admin@demo.shop"
 PASSPHRASE = "correct horse battery staple"
 SAMPLE_SECONDS = 0.02
-
-
-def rss_mb() -> float:
-    return float(psutil.Process().memory_info().rss) / 2**20
 
 
 @contextmanager
@@ -520,20 +519,7 @@ def main() -> None:
         print("RESULT " + json.dumps(outcome))
         return
 
-    import psycopg
-
-    from ecomdesk.db.embedded import EmbeddedServer
-
-    with tempfile.TemporaryDirectory() as tmp:
-        server = None
-        url = args.database_url
-        if url is None:
-            server = EmbeddedServer(Path(args.cluster or tmp) / "cluster", extra_settings=("fsync=off",))
-            server.start()
-            with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
-                if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'bench'").fetchone():
-                    conn.execute("CREATE DATABASE bench")
-            url = server.url("bench")
+    with tempfile.TemporaryDirectory() as tmp, bench_database(args.database_url, args.cluster, tmp) as url:
         files = Path(args.keep) if args.keep else Path(tmp) / "files"
         files.mkdir(parents=True, exist_ok=True)
         plain_file, encrypted_file = files / "bench.ecomsnap", files / "bench-encrypted.ecomsnap"
@@ -593,10 +579,6 @@ def main() -> None:
                     "--profile",
                 )
         finally:
-            if server is not None and args.cluster:
-                server.stop()
-            elif server is not None:
-                server.destroy()
             if not args.keep:
                 shutil.rmtree(files, ignore_errors=True)
     report(args.runs, plain, encrypted, dumps, verify, pages, reads)
