@@ -32,28 +32,27 @@ Money = Numeric(14, 2)
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
-    """A moment with its zone on every database. PostgreSQL keeps the zone (timestamptz); SQLite
-    stores text without one, so moments are written there in UTC and read back as UTC — a snapshot
-    then answers with the same aware datetimes as the server it came from."""
+    """A moment on SQLite, which stores text without a zone: written in UTC and read back as UTC,
+    so a snapshot answers with the same aware datetimes as the server it came from."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
 
     def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
-        if value is not None and value.tzinfo is not None and dialect.name == "sqlite":
-            return value.astimezone(dt.UTC)
-        return value
+        return value.astimezone(dt.UTC) if value is not None and value.tzinfo is not None else value
 
     def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=dt.UTC)
-        return value
+        return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
+
+
+#: A moment with its zone: timestamptz on PostgreSQL (no conversion on the way), `UTCDateTime` on SQLite.
+Moment = DateTime(timezone=True).with_variant(UTCDateTime(), "sqlite")
 
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
-        dt.datetime: UTCDateTime(),
+        dt.datetime: Moment,
         Decimal: Money,
         dict[str, Any]: JSONType,
         str: String(255),
@@ -62,9 +61,9 @@ class Base(DeclarativeBase):
 
 def created_at_column() -> Mapped[dt.datetime]:
     """The creation time, set by the database so every client agrees on the clock."""
-    return mapped_column(UTCDateTime(), server_default=func.now(), nullable=False)
+    return mapped_column(Moment, server_default=func.now(), nullable=False)
 
 
 def updated_at_column() -> Mapped[dt.datetime]:
     """Last change time; the ORM bumps it and the database fills it on insert."""
-    return mapped_column(UTCDateTime(), server_default=func.now(), onupdate=func.now(), nullable=False)
+    return mapped_column(Moment, server_default=func.now(), onupdate=func.now(), nullable=False)

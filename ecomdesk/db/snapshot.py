@@ -62,7 +62,6 @@ from sqlalchemy.pool import QueuePool
 from sqlalchemy.schema import ColumnCollectionConstraint, CreateIndex, CreateTable
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
-from ecomdesk.db.base import UTCDateTime
 from ecomdesk.db.models import metadata
 
 #: "ECDS" in the SQLite header: this file is an ecomdesk snapshot.
@@ -295,22 +294,6 @@ class SnapshotWriter:
         return final
 
 
-def write_snapshot(
-    source: Connection,
-    target: Path,
-    sources: Mapping[str, Select[Any]],
-    info: SnapshotInfo,
-    *,
-    passphrase: str | None = None,
-    progress: ProgressFn | None = None,
-    cancelled: CancelledFn | None = None,
-) -> SnapshotInfo:
-    """`SnapshotWriter` in one call, for a caller whose transaction may stay open meanwhile."""
-    with SnapshotWriter(target, passphrase=passphrase, progress=progress, cancelled=cancelled) as writer:
-        writer.copy(source, sources)
-        return writer.finish(info)
-
-
 def _copy_rows(
     source: Connection,
     conn: sqlite.Connection,
@@ -362,7 +345,7 @@ def _read_ahead(fetch: Callable[[], list[Any]]) -> Generator[list[Any], None, No
 def _stored_form(column: Column[Any], value: ColumnElement[Any]) -> ColumnElement[Any]:
     """`value` as SQLAlchemy's SQLite dialect stores a value of `column`'s type, computed by the server."""
     kind = column.type
-    if isinstance(kind, UTCDateTime | DateTime):
+    if isinstance(kind, DateTime):
         return func.to_char(func.timezone("UTC", value), "YYYY-MM-DD HH24:MI:SS.US")
     if isinstance(kind, Date):
         return func.to_char(value, "YYYY-MM-DD")

@@ -20,20 +20,19 @@ import argparse
 import hashlib
 import os
 import re
-import statistics
 import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import psycopg
 
 # Run as a script, this folder is on sys.path (not the project's): the inventory benchmark's
 # throwaway database is reused from there.
 from bench_import import PASSWORD, scratch_database  # type: ignore[import-not-found,unused-ignore]
+from bench_tables import median_ms  # type: ignore[import-not-found,unused-ignore]
 from sqlalchemy import text
 
 from ecomdesk.db import migrate
@@ -144,15 +143,6 @@ def _data_digest(path: Path) -> str:
         while block := source.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()
-
-
-def median_ms(call: Callable[[], Any], rounds: int) -> float:
-    times = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times) * 1000
 
 
 def main() -> None:
