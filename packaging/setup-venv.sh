@@ -2,7 +2,8 @@
 # Prepare .venv/ at the repository root with ecomdesk installed (editable), ready to run.
 #
 #   packaging/setup-venv.sh          the app
-#   packaging/setup-venv.sh --dev    the app plus the test, lint and type-check tools
+#   packaging/setup-venv.sh --dev    the app plus the test, lint, type-check and bundling tools
+#   packaging/setup-venv.sh --bundle the app plus PyInstaller (what packaging/build-linux.sh uses)
 #
 # Safe to run again. When a display is present on Debian or Ubuntu
 # it also installs the few X11 libraries Qt needs to open a window, if they are missing (as root,
@@ -11,7 +12,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras=""
-[ "${1:-}" = "--dev" ] && extras="[dev]"
+case "${1:-}" in
+  --dev) extras="[dev]" ;;
+  --bundle) extras="[bundle]" ;;
+  "") ;;
+  *) echo "setup-venv.sh: unknown option $1 (use --dev or --bundle)" >&2; exit 2 ;;
+esac
 python="${PYTHON:-python3}"
 
 if ! "$python" -c 'import sys; raise SystemExit(sys.version_info < (3, 11))' 2>/dev/null; then

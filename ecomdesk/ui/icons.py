@@ -48,3 +48,14 @@ def icon(name: str, colour: str, selected: str | None = None) -> QIcon:
 
 def themed_icon(name: str, colour: QColor, selected: QColor | None = None) -> QIcon:
     return icon(name, colour.name(), selected.name() if selected is not None else None)
+
+
+@cache
+def app_icon() -> QIcon:
+    """The app's own icon (windows, task bar, dialogs): the PNGs `packaging/make_icons.py` rendered
+    from the SVG at the sizes desktops ask for."""
+    folder = files("ecomdesk.resources").joinpath("icons", "app")
+    result = QIcon()
+    for size in (16, 22, 24, 32, 48, 64, 128, 256, 512):
+        result.addFile(str(folder.joinpath(f"ecomdesk-{size}.png")))
+    return result
