@@ -21,10 +21,10 @@ from sqlalchemy.exc import DBAPIError
 
 from ecomdesk.bootstrap import DemoDatabase, build_engine
 from ecomdesk.config import DeviceTokenStore, KeyringStatus, SecretStore, SecretStoreUnavailable
+from ecomdesk.db.catalog import DEMO_ACCOUNTS, DEMO_PASSWORD
 from ecomdesk.db.embedded import EmbeddedServerError
 from ecomdesk.db.engine import APPLICATION_NAME
 from ecomdesk.db.migrate import SchemaState, schema_status
-from ecomdesk.db.seed import DEMO_ACCOUNTS, DEMO_PASSWORD
 from ecomdesk.services.auth import SignIn
 from ecomdesk.services.context import Actor
 from ecomdesk.services.errors import AuthenticationError
@@ -42,6 +42,7 @@ __all__ = [
     "close_services",
     "describe_url",
     "device_name",
+    "explain_failure",
     "open_database",
     "open_services",
     "resume_remembered",
@@ -230,9 +231,7 @@ def check_connection(url: str, *, timeout: int = CONNECT_TIMEOUT_S) -> Connectio
             row = conn.execute("SHOW server_version").fetchone()
             version = str(row[0]).split()[0] if row else None
     except psycopg.Error as exc:
-        problem = _classify(exc)
-        message, fix = _explain(problem, url, str(exc))
-        return ConnectionCheck(problem, message, fix, _server_detail(exc))
+        return explain_failure(url, exc)
     engine = build_engine(url)
     try:
         status = schema_status(engine)
@@ -257,6 +256,14 @@ def check_connection(url: str, *, timeout: int = CONNECT_TIMEOUT_S) -> Connectio
         )
     message = f"Connected to {server}. {status.advice}"
     return ConnectionCheck(None, message, server_version=version, schema=status.state)
+
+
+def explain_failure(url: str, error: psycopg.Error) -> ConnectionCheck:
+    """What the driver's error about connecting to `url` means and what to do about it: the
+    connection test's words, which the command line prints too."""
+    problem = _classify(error)
+    message, fix = _explain(problem, url, str(error))
+    return ConnectionCheck(problem, message, fix, _server_detail(error))
 
 
 def describe_url(url: str) -> str:

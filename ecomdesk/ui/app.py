@@ -23,7 +23,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDialog, QWidget
 
-from ecomdesk import APP_NAME, __version__
+from ecomdesk import APP_ID, APP_NAME, __version__
 from ecomdesk.bootstrap import DemoDatabase, OpenSnapshot, open_snapshot
 from ecomdesk.config import KeyringStatus, ProfileStore
 from ecomdesk.connect import (
@@ -40,6 +40,7 @@ from ecomdesk.services.errors import SnapshotError
 from ecomdesk.services.registry import Services
 from ecomdesk.ui.connection import DEMO_LABEL, ConnectionWindow, Target, profile_label, start_demo
 from ecomdesk.ui.errors import describe
+from ecomdesk.ui.icons import app_icon
 from ecomdesk.ui.login import ChangePasswordDialog, LoginWindow
 from ecomdesk.ui.main_window import MainWindow
 from ecomdesk.ui.preferences import Preferences
@@ -117,6 +118,9 @@ def application() -> QApplication:
     app.setOrganizationName(APP_NAME)
     app.setApplicationVersion(__version__)
     app.setApplicationDisplayName("ecomdesk")
+    # Wayland and the task bar match the window to the installed desktop entry and its icon.
+    app.setDesktopFileName(APP_ID)
+    app.setWindowIcon(app_icon())
     return app
 
 
@@ -461,21 +465,25 @@ def run(
     if reason:
         print(reason, file=sys.stderr)
         return 2
-    from ecomdesk.logs import setup_logging
+    from ecomdesk.logs import debug_requested, setup_logging
+    from ecomdesk.ui.crash import install_crash_handler
 
-    setup_logging(debug=debug, console=debug)
-    if not debug:
-        _quiet_console()
+    # The file takes INFO (everything with --debug); a window started from a terminal keeps the
+    # terminal to warnings unless --debug.
+    debug = debug_requested(debug)
+    setup_logging(debug=debug, console_level=logging.DEBUG if debug else logging.WARNING)
     app = application()
+    crash_handler = install_crash_handler()
     shell = Shell()
     app.aboutToQuit.connect(shell.shutdown)
     ctrl_c = _quit_on_ctrl_c(shell)
-    shell.start(command_line_target(url, profile) if url else None, demo=demo, snapshot=snapshot)
     try:
+        shell.start(command_line_target(url, profile) if url else None, demo=demo, snapshot=snapshot)
         return app.exec()
     finally:
         ctrl_c.stop()
         shell.shutdown()
+        crash_handler.uninstall()
 
 
 def _quit_on_ctrl_c(shell: Shell) -> QTimer:
@@ -489,11 +497,3 @@ def _quit_on_ctrl_c(shell: Shell) -> QTimer:
     python_tick.timeout.connect(lambda: None)
     python_tick.start(250)
     return python_tick
-
-
-def _quiet_console() -> None:
-    """The log file takes INFO; a console handler set up before (the command line's) keeps to
-    warnings, so a window started from a terminal does not chatter there."""
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
-            handler.setLevel(max(handler.level, logging.WARNING))
