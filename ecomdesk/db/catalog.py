@@ -31,6 +31,15 @@ ADMIN: Final = "admin"
 MANAGER: Final = "manager"
 VIEWER: Final = "viewer"
 
+#: The demo shop's accounts, one per built-in role, named on the demo's sign-in window (kept here,
+#: not with the seed, so the sign-in window does not import the seed's numpy machinery).
+DEMO_PASSWORD: Final[str] = "demo-shop-password-2026"
+DEMO_ACCOUNTS: Final[tuple[tuple[str, str], ...]] = (
+    ("admin@demo.shop", ADMIN),
+    ("manager@demo.shop", MANAGER),
+    ("viewer@demo.shop", VIEWER),
+)
+
 #: name → (description, permissions). The admin role always holds every permission.
 BUILTIN_ROLES: Final[dict[str, tuple[str, frozenset[str]]]] = {
     ADMIN: ("Everything, including users, roles and system settings", frozenset(PERMISSIONS)),

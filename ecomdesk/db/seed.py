@@ -40,17 +40,11 @@ from numpy.typing import NDArray
 from sqlalchemy import Connection, Engine, Table, insert, select, text
 
 from ecomdesk.db import catalog
+from ecomdesk.db.catalog import DEMO_ACCOUNTS, DEMO_PASSWORD
 from ecomdesk.db.metrics import rebuild, shop_day
 from ecomdesk.db.models import OrderStatus, metadata
 from ecomdesk.db.seed_catalogue import CATEGORIES, Category
 
-DEMO_PASSWORD: Final[str] = "demo-shop-password-2026"
-#: The accounts named on the demo login window, one per built-in role.
-DEMO_ACCOUNTS: Final[tuple[tuple[str, str], ...]] = (
-    ("admin@demo.shop", catalog.ADMIN),
-    ("manager@demo.shop", catalog.MANAGER),
-    ("viewer@demo.shop", catalog.VIEWER),
-)
 CHANNELS: Final[tuple[str, ...]] = ("web", "mobile_app", "marketplace", "retail_pos", "social")
 
 _CHUNK: Final = 50_000

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from decimal import Decimal
@@ -37,6 +37,7 @@ from ecomdesk.services.reports import ReportRequest
 from ecomdesk.services.snapshots import SnapshotInfo
 from ecomdesk.ui.app import Shell, application
 from ecomdesk.ui.connection import DEMO_LABEL, ProfileDialog, Target
+from ecomdesk.ui.crash import Crash, CrashDialog, unexpected_text
 from ecomdesk.ui.errors import Severity, UserMessage
 from ecomdesk.ui.login import ChangePasswordDialog, LoginWindow
 from ecomdesk.ui.main_window import MainWindow
@@ -50,10 +51,11 @@ from ecomdesk.ui.pages.users import UsersPage
 from ecomdesk.ui.preferences import Preferences, ThemeMode
 from ecomdesk.ui.session import ConnectionState
 from ecomdesk.ui.tasks import TaskRunner
+from ecomdesk.ui.waiting import WaitTimeout, settle, wait_until
 
 WINDOW: Final = QSize(1180, 740)
 SMALL_WINDOW: Final = QSize(880, 660)
-#: Example profiles for the connection window (no passwords: nothing goes to the keyring).
+#: Example profiles for the profile dialog (no passwords: nothing goes to the keyring).
 SAMPLE_PROFILES: Final = (
     ConnectionProfile("Shop live", "db.shop.example", 5432, "ecomdesk", "backoffice", "verify-full"),
     ConnectionProfile("Shop staging", "staging.shop.example", 6432, "ecomdesk", "backoffice", "require"),
@@ -63,28 +65,6 @@ SAMPLE_PROFILES: Final = (
 
 class ScreenshotError(RuntimeError):
     """A window could not be brought to the state to photograph; the message says why."""
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
-    """Let Qt run (signals from the task runner arrive) until `condition` holds."""
-    app = QApplication.instance()
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise ScreenshotError(f"gave up waiting for {what} after {timeout_s:.0f} s")
-        if app is not None:
-            app.processEvents()
-        time.sleep(0.01)
-
-
-def settle(runner: TaskRunner, what: str) -> None:
-    """Wait until background work is done and its results are painted."""
-    wait_until(lambda: runner.pending == 0, what)
-    app = QApplication.instance()
-    for _ in range(5):
-        if app is not None:
-            app.processEvents()
-        time.sleep(0.01)
 
 
 class Camera:
@@ -107,12 +87,11 @@ class Camera:
 
 @contextmanager
 def _scratch_state() -> Iterator[tuple[Preferences, ProfileStore]]:
-    """Preferences and profiles of the run's own, in a temporary folder."""
+    """Preferences and profiles of the run's own, in a temporary folder. No profile is saved: the
+    connection window shows a staff machine's first run (what to ask the DBA for)."""
     with tempfile.TemporaryDirectory(prefix="ecomdesk-screenshots-") as folder:
         settings = QSettings(str(Path(folder) / "preferences.ini"), QSettings.Format.IniFormat)
         profiles = ProfileStore(Path(folder) / "connections.json", SecretStore("ecomdesk-screenshots"))
-        for profile in SAMPLE_PROFILES:
-            profiles.save(profile)
         preferences = Preferences(settings)
         yield preferences, profiles
         settings.sync()
@@ -149,6 +128,8 @@ def render_screenshots(
                     path = Path(folder.name) / "shop.ecomsnap"
                     snapshot = path, services.snapshots.create(signed_in.actor, path, source_label=label)
                 _snapshot_mode(shell, camera, *snapshot)
+        except WaitTimeout as exc:
+            raise ScreenshotError(str(exc)) from exc
         finally:
             shell.runner.shutdown()
             if shell.snapshot is not None:
@@ -548,4 +529,9 @@ def _main_window(shell: Shell, camera: Camera, actor: Actor) -> None:
     )
     camera.shoot(window, "unexpected-error")
     window.messages.dismiss()
+    trace = "Traceback (most recent call last):\n  File \"…\", line 1, in <module>\nKeyError: 'basket-42'\n"
+    crash = CrashDialog(Crash("KeyError", unexpected_text("KeyError"), path, trace), window)
+    crash.show()
+    camera.shoot(crash, "crash")
+    crash.done(0)
     window.session.set_state(ConnectionState.CONNECTED)

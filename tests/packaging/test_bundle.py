@@ -70,7 +70,7 @@ def _python_locations() -> list[Path]:
     return [p for p in real if not any(q in p.parents for q in real)]
 
 
-def run_without_python(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+def run_without_python(argv: list[str], input: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run `argv` in a private mount namespace where every Python on the machine is hidden
     (folders under an empty tmpfs, files under /dev/null), so only the bundle's own can run."""
     if shutil.which("unshare") is None:
@@ -88,7 +88,7 @@ def run_without_python(argv: list[str], **kwargs: object) -> subprocess.Complete
         capture_output=True,
         text=True,
         timeout=300,
-        **kwargs,  # type: ignore[call-overload]
+        input=input,
     )
     if result.returncode != 0 and "unshare failed" in result.stderr:
         pytest.skip(f"no private mount namespace here: {result.stderr.strip()}")

@@ -24,6 +24,7 @@ WINDOWS = [
     "login-refused",
     "change-password",
     "message-bar",
+    "crash",
     "user-dialog-error",
     "my-profile",
     "my-devices",
