@@ -54,6 +54,18 @@ def resolve_database_url(
 
 
 def build_engine(url: str) -> Engine:
+    """The shop's engine; a URL that is not a PostgreSQL database's is a configuration error
+    (exit 2 on the command line), not a crash."""
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        backend = normalise_url(url).get_backend_name()
+    except ArgumentError as exc:
+        raise ConfigurationError(
+            "the database URL cannot be read; write it as postgresql://USER@HOST:PORT/DATABASE"
+        ) from exc
+    if backend != "postgresql":
+        raise ConfigurationError(f"ecomdesk works with PostgreSQL; the URL names {backend!r}")
     return make_engine(url)
 
 

@@ -19,9 +19,11 @@ from ecomdesk import __version__
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+    from sqlalchemy.exc import DBAPIError
 
     from ecomdesk.services.context import Actor
     from ecomdesk.services.registry import Services
+    from ecomdesk.ui.self_test import SignInFn
 
 log = logging.getLogger("ecomdesk")
 
@@ -49,6 +51,34 @@ def add_acting_options(parser: argparse.ArgumentParser) -> None:
     cli_snapshot.add_top_options(parser)
 
 
+def add_self_test_options(parser: argparse.ArgumentParser) -> None:
+    """`--self-test` and whom it signs in as. `--user`/`--password-stdin` keep their own names
+    (`dest`) here: argparse copies a command's own defaults over the top level's values, so a
+    shared name would be silently reset by every command that has a `--user`."""
+    group = parser.add_argument_group(
+        "self-test", "check that the app works on this machine (Qt offscreen, no display needed)"
+    )
+    group.add_argument(
+        "--self-test",
+        action="store_true",
+        help="open and close every window offscreen on --database-url/--profile, or on a fresh demo "
+        "database of its own; one timed line per step; exit 0 if all passed",
+    )
+    group.add_argument(
+        "--user",
+        dest="self_test_user",
+        metavar="EMAIL",
+        help="with --self-test: sign in as this staff account (default: the sign-in `ecomdesk login` "
+        "remembered; with neither, the main window is skipped)",
+    )
+    group.add_argument(
+        "--password-stdin",
+        dest="self_test_password_stdin",
+        action="store_true",
+        help="with --self-test --user: read the password from the first line of stdin",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ecomdesk", description="The back office of an online shop, straight against PostgreSQL."
@@ -59,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ecomdesk import cli_snapshot
 
     cli_snapshot.add_top_options(parser, top=True)
+    add_self_test_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     db = sub.add_parser("db", help="schema: upgrade, current revision")
@@ -68,6 +99,19 @@ def build_parser() -> argparse.ArgumentParser:
         ("current", "print the database's schema revision and whether it fits this app"),
     ):
         add_database_options(db_sub.add_parser(name, help=text))
+    grant = db_sub.add_parser(
+        "grant",
+        help="give a staff role exactly the rights the app needs (run by the owner, once)",
+        description="Grant ROLE what ecomdesk's staff connections need on this database — data "
+        "rights only, no DDL, TRUNCATE, REFERENCES or TRIGGER; the audit trail append-only — and "
+        "default privileges for tables a later `db upgrade` creates. Run as the tables' owner; "
+        "run again after each upgrade. Staff log in as roles that are members of ROLE.",
+    )
+    add_database_options(grant)
+    grant.add_argument("role", help="the (group) role staff connect through, e.g. ecomdesk_staff")
+    grant.add_argument(
+        "--print", dest="print_sql", action="store_true", help="print the SQL for review; change nothing"
+    )
 
     demo = sub.add_parser("demo", help="start the app on a local demo database it runs itself")
     demo.add_argument("--no-gui", action="store_true", help="prepare the database, print its URL, exit")
@@ -182,17 +226,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    args = build_parser().parse_args(_opened_file(sys.argv[1:] if argv is None else list(argv)))
+    from ecomdesk.logs import debug_requested, setup_logging
+
+    # Every command leaves its traceback in the per-user log file; the console gets warnings, or
+    # everything with --debug (or ECOMDESK_DEBUG=1).
+    args.debug = debug_requested(args.debug)
+    setup_logging(debug=args.debug, console_level=logging.DEBUG if args.debug else logging.WARNING)
     from ecomdesk.bootstrap import ConfigurationError
     from ecomdesk.db.embedded import EmbeddedServerError
     from ecomdesk.db.snapshot import SnapshotFileError
-    from ecomdesk.services.errors import ServiceError, ValidationError
+    from ecomdesk.services.errors import ServiceError, Unavailable, ValidationError
 
     try:
+        if args.self_test or args.self_test_user or args.self_test_password_stdin:
+            return _self_test(args)
         if args.snapshot:
             from ecomdesk import cli_snapshot
 
@@ -237,6 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigurationError, EmbeddedServerError, UsageError) as exc:
         print(f"ecomdesk: {exc}", file=sys.stderr)
         return 2
+    except Unavailable as exc:
+        return _cannot_reach(args, exc)
     except ValidationError as exc:
         for field, message in exc.fields.items():
             print(f"ecomdesk: {field.replace('_', ' ')}: {message}", file=sys.stderr)
@@ -254,7 +304,90 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(AttributeError, OSError, ValueError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except Exception as exc:
+        return _cannot_reach(args, exc) if _connection_failure(exc) else _unexpected(exc)
     raise AssertionError(f"unhandled command {args.command}")
+
+
+def _opened_file(argv: list[str]) -> list[str]:
+    """`ecomdesk FILE.ecomsnap` — how a file manager opens a snapshot through the desktop entry
+    (`Exec=ecomdesk %f`) — means `ecomdesk --snapshot FILE.ecomsnap`."""
+    from ecomdesk.cli_snapshot import EXTENSION
+
+    if len(argv) == 1 and argv[0].lower().endswith(EXTENSION) and not argv[0].startswith("-"):
+        return ["--snapshot", argv[0]]
+    return argv
+
+
+#: sysexits.h's EX_SOFTWARE: the command failed on a bug, not on its input or the server.
+EX_SOFTWARE = 70
+
+
+def _driver_error(error: BaseException) -> BaseException:
+    """psycopg's own exception behind a service error or SQLAlchemy's wrapper."""
+    from ecomdesk.services.errors import ServiceError
+
+    if isinstance(error, ServiceError) and error.__cause__ is not None:
+        error = error.__cause__
+    return getattr(error, "orig", None) or error
+
+
+def _connection_failure(error: BaseException) -> bool:
+    """A server that could not be reached or refused the connection (libpq sets no SQLSTATE, or
+    the server's class 08 connection / 28 authorization / 3D000 no database / 57P shutdown) —
+    not a failed statement on a working connection."""
+    import psycopg
+
+    driver = _driver_error(error)
+    if not isinstance(driver, psycopg.OperationalError):
+        return False
+    sqlstate = driver.sqlstate or ""
+    return not sqlstate or sqlstate.startswith(("08", "28", "3D", "57P"))
+
+
+def _cannot_reach(args: argparse.Namespace, error: BaseException) -> int:
+    """One line with libpq's own reason and, for a failed connection, one with the connection
+    test's advice; exit 1. The services' `Unavailable` keeps its own sentence."""
+    import psycopg
+
+    from ecomdesk.bootstrap import ConfigurationError
+    from ecomdesk.logs import FILE_ONLY
+    from ecomdesk.services.errors import Unavailable
+
+    driver = _driver_error(error)
+    # The driver's first line; an `Unavailable` raised without a driver error has only its sentence.
+    lines = [] if driver is error and isinstance(error, Unavailable) else str(driver).strip().splitlines()
+    reason = lines[0].strip() if lines else ""
+    if isinstance(error, Unavailable):
+        text = f"{error.message} ({reason})" if reason else error.message
+    else:
+        text = f"cannot reach the database: {reason or type(driver).__name__}"
+    log.warning("%s", text, exc_info=error, extra=FILE_ONLY)
+    print(f"ecomdesk: {text}", file=sys.stderr)
+    if _connection_failure(error) and isinstance(driver, psycopg.Error):
+        from ecomdesk.connect import Problem, explain_failure
+
+        hint = "check --database-url or --profile, and that the server runs and accepts this computer"
+        try:
+            check = explain_failure(resolved_url(args), driver)
+        except ConfigurationError:  # no URL was named: the command used its own (the demo's)
+            check = None
+        if check is not None and check.problem is not Problem.OTHER:
+            hint = check.text
+        print(f"ecomdesk: hint: {hint}", file=sys.stderr)
+    return 1
+
+
+def _unexpected(error: Exception) -> int:
+    """A bug: one line on the console, the traceback in the log file (and on the console with
+    --debug); exit 70."""
+    from ecomdesk.logs import FILE_ONLY, log_file
+
+    log.error("unexpected error", exc_info=error, extra=FILE_ONLY)
+    lines = str(error).strip().splitlines()
+    what = f"{type(error).__name__}): {lines[0].strip()}" if lines else f"{type(error).__name__})"
+    print(f"ecomdesk: unexpected error ({what}; details in {log_file()}", file=sys.stderr)
+    return EX_SOFTWARE
 
 
 class UsageError(RuntimeError):
@@ -278,14 +411,29 @@ def resolved_url(args: argparse.Namespace) -> str:
 
 
 def _db(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import DBAPIError
+
     from ecomdesk.bootstrap import build_engine
     from ecomdesk.db import migrate
 
     engine = build_engine(resolved_url(args))
     try:
+        if args.db_command == "grant":
+            return _db_grant(engine, args.role, print_sql=args.print_sql)
         if args.db_command == "upgrade":
             before = migrate.current_revision(engine)
-            migrate.upgrade(engine)
+            try:
+                migrate.upgrade(engine)
+            except DBAPIError as exc:
+                if not _insufficient_privilege(exc):
+                    raise
+                print(
+                    f"ecomdesk: {engine.url.username or 'this user'} may not change the schema "
+                    f"({_first_line(exc)}): the schema is upgraded by the database owner: ask your DBA "
+                    "to run `ecomdesk db upgrade`",
+                    file=sys.stderr,
+                )
+                return 1
             after = migrate.current_revision(engine)
             print(
                 f"schema {before or 'empty'} → {after}" if before != after else f"schema already at {after}"
@@ -297,6 +445,49 @@ def _db(args: argparse.Namespace) -> int:
         return 0 if status.state is migrate.SchemaState.CURRENT else 1
     finally:
         engine.dispose()
+
+
+def _insufficient_privilege(exc: DBAPIError) -> bool:
+    import psycopg
+
+    return isinstance(exc.orig, psycopg.errors.InsufficientPrivilege)
+
+
+def _first_line(exc: DBAPIError) -> str:
+    return str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+
+
+def _db_grant(engine: Engine, role: str, *, print_sql: bool) -> int:
+    from sqlalchemy.exc import DBAPIError
+
+    from ecomdesk.db import privileges
+
+    try:
+        if print_sql:
+            with engine.connect() as conn:
+                print(privileges.plan_grants(conn, role).as_sql(), end="")
+            return 0
+        granted = privileges.grant_staff_privileges(engine, role)
+    except privileges.PrivilegeError as exc:
+        print(f"ecomdesk: {exc}", file=sys.stderr)
+        return 1
+    except DBAPIError as exc:
+        if not _insufficient_privilege(exc):
+            raise
+        print(f"ecomdesk: {_first_line(exc)}: run `ecomdesk db grant` as the tables' owner", file=sys.stderr)
+        return 1
+    plan = granted.plan
+    print(
+        f"granted {plan.role} what ecomdesk needs on {plan.database} (schema {plan.schema}, owner "
+        f"{plan.owner}), and the same for tables the owner's next `db upgrade` creates"
+    )
+    if granted.check.excess:
+        print(f"ecomdesk: {plan.role} can do more than the app needs, through other grants:", file=sys.stderr)
+        for line in granted.check.excess:
+            print(f"  {line}", file=sys.stderr)
+        print("revoke these (e.g. `REVOKE CREATE ON SCHEMA public FROM PUBLIC`)", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -430,6 +621,48 @@ def _screenshots(args: argparse.Namespace) -> int:
     for path in paths:
         print(path)
     return 0
+
+
+def _self_test(args: argparse.Namespace) -> int:
+    """The windows offscreen on the named database, or on a fresh demo when none is named."""
+    if not args.self_test:
+        raise UsageError(
+            "--user and --password-stdin before a command belong to --self-test; "
+            "put them after the command (`ecomdesk COMMAND --user EMAIL …`)"
+        )
+    if args.command is not None or args.snapshot:
+        raise UsageError(
+            "--self-test runs on its own: on --database-url URL or --profile NAME, or without them "
+            "on a fresh demo database"
+        )
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before Qt is first imported: no display needed
+    from ecomdesk.ui.self_test import run_self_test
+
+    if not (args.database_url or args.profile):
+        if args.self_test_user or args.self_test_password_stdin:
+            raise UsageError(
+                "--user goes with --database-url or --profile: the fresh demo signs in as its administrator"
+            )
+        return run_self_test(None)
+    url = resolved_url(args)
+    return run_self_test(url, sign_in=_self_test_sign_in(args, url), profile=args.profile)
+
+
+def _self_test_sign_in(args: argparse.Namespace, url: str) -> SignInFn | None:
+    """Whom the self-test's main window is for: `--user` (its password asked now, before any
+    step runs, or read with `--password-stdin`), else the sign-in `ecomdesk login` remembered
+    (through `acting_actor`), else nobody (None)."""
+    from ecomdesk.config import DeviceTokenStore
+
+    acting = argparse.Namespace(user=args.self_test_user, password_stdin=args.self_test_password_stdin)
+    if acting.user:
+        email, password = acting.user, _read_password(acting, f"Password for {acting.user}: ")
+        return lambda services: services.auth.authenticate(email, password).actor
+    if acting.password_stdin:
+        raise UsageError("--password-stdin goes with --user EMAIL")
+    if DeviceTokenStore().get(url) is None:
+        return None
+    return lambda services: acting_actor(acting, services, url)
 
 
 # -- identity ---------------------------------------------------------------------------------

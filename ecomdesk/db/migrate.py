@@ -85,11 +85,15 @@ class SchemaStatus:
             case SchemaState.CURRENT:
                 return "The database schema matches this version of ecomdesk."
             case SchemaState.EMPTY:
-                return "The database is empty: run `ecomdesk db upgrade` to create the tables."
+                return (
+                    "The database has no ecomdesk tables yet: its owner creates them with "
+                    "`ecomdesk db upgrade` — ask the shop's database administrator (DBA)."
+                )
             case SchemaState.OLDER:
                 return (
                     f"The database schema ({self.database_revision}) is older than this app "
-                    f"({self.app_revision}): ask your administrator to run `ecomdesk db upgrade`."
+                    f"({self.app_revision}): the database owner upgrades it with `ecomdesk db upgrade` "
+                    "— ask the shop's database administrator (DBA)."
                 )
             case SchemaState.NEWER:
                 return (

@@ -46,6 +46,18 @@ from ecomdesk.ui.theme import is_theme_change, text_colour
 from ecomdesk.ui.widgets import busy_bar, centre, error_label, heading, hint
 
 DEMO_LABEL: Final = "Local demo database"
+#: A staff machine's first run: what to ask the shop's DBA (or IT) for, in the profile's terms.
+FIRST_RUN_TEXT: Final = (
+    "<b>First time on this computer?</b> Ask the shop's database administrator (or IT) for:"
+    "<ul style='margin-left: 0; -qt-list-indent: 1;'>"
+    "<li>the server's <b>host</b> name and <b>port</b> (usually 5432)</li>"
+    "<li>the <b>database</b> name</li>"
+    "<li>a <b>user</b> name and <b>password</b> for you — a staff login, not the database's owner</li>"
+    "<li>whether the server requires <b>SSL</b></li>"
+    "</ul>"
+    "Then choose <b>Add…</b> and enter them. The administrator's one-time steps are in ecomdesk's "
+    "README, under “Setting up the shop's database”."
+)
 
 
 @dataclass(frozen=True)
@@ -276,9 +288,13 @@ class ConnectionWindow(QWidget):
         self.list.setUniformItemSizes(True)
         self.list.itemDoubleClicked.connect(lambda _item: self.connect_selected())
         self.list.currentItemChanged.connect(lambda *_: self._selection_changed())
-        self.empty = hint(
-            "No saved connections yet: add one with the details your administrator gave you.", card
-        )
+        self.first_run = QFrame(card)
+        self.first_run.setObjectName("firstRun")
+        self.first_run_text = QLabel(FIRST_RUN_TEXT, self.first_run)
+        self.first_run_text.setTextFormat(Qt.TextFormat.RichText)
+        self.first_run_text.setWordWrap(True)
+        self.first_run_text.setAccessibleName("What to ask the database administrator for")
+        QVBoxLayout(self.first_run).addWidget(self.first_run_text)
         self.add_button = QPushButton("Add…", card)
         self.edit_button = QPushButton("Edit…", card)
         self.remove_button = QPushButton("Remove", card)
@@ -341,7 +357,7 @@ class ConnectionWindow(QWidget):
         layout.addWidget(title)
         layout.addWidget(intro)
         layout.addWidget(self.list, 1)
-        layout.addWidget(self.empty)
+        layout.addWidget(self.first_run)
         layout.addWidget(self.password_row)
         layout.addLayout(buttons)
         layout.addWidget(self.outcome)
@@ -376,8 +392,12 @@ class ConnectionWindow(QWidget):
                 self.list.setCurrentItem(item)
         if self.list.currentItem() is None and self.list.count():
             self.list.setCurrentRow(0)
-        self.empty.setVisible(self.list.count() == 0)
-        self.list.setVisible(self.list.count() > 0)
+        # A first run (nothing saved yet) explains what to ask for; afterwards the intro line does.
+        first_run = self.list.count() == 0
+        self.first_run.setVisible(first_run)
+        self.list.setVisible(not first_run)
+        self.add_button.setDefault(first_run)
+        self.connect_button.setDefault(not first_run)
         self._selection_changed()
         self._apply_icons()
 
@@ -528,6 +548,14 @@ class ConnectionWindow(QWidget):
 
     def _apply_icons(self) -> None:
         palette = self.palette()
+        # The first-run box: set aside from the card like the sign-in window's demo box, in the
+        # current theme's colours (re-applied when the theme changes).
+        self.first_run.setStyleSheet(
+            "QFrame#firstRun {"
+            f" background: {palette.color(QPalette.ColorRole.AlternateBase).name()};"
+            f" border: 1px solid {palette.color(QPalette.ColorRole.Mid).name()};"
+            " border-radius: 0.4em; }"
+        )
         self.demo_button.setIcon(themed_icon("demo", palette.color(QPalette.ColorRole.Link)))
         self.snapshot_button.setIcon(themed_icon("database", palette.color(QPalette.ColorRole.Link)))
         database = themed_icon(

@@ -67,6 +67,24 @@ def test_with_no_database_named_the_connection_window_opens_with_the_saved_profi
     assert window.connect_button.isEnabled()
 
 
+def test_a_first_run_says_what_to_ask_the_dba_for_until_a_connection_is_saved(
+    connection_window: ConnectionWindow,
+) -> None:
+    window = connection_window  # a staff machine's first start: no saved connections
+    assert window.first_run.isVisibleTo(window) and not window.list.isVisibleTo(window)
+    said = window.first_run_text.text()
+    for asked in ("host", "port", "database", "user", "password", "SSL", "not the database's owner"):
+        assert asked in said
+    assert "“Setting up the shop's database”" in said  # where the DBA's steps are
+    assert window.add_button.isDefault() and not window.connect_button.isEnabled()
+    assert window.demo_button.isVisibleTo(window) and window.snapshot_button.isVisibleTo(window)
+
+    ProfileStore().save(ConnectionProfile("Live shop", "db.shop.example", 5432, "ecomdesk", "alice"))
+    window.reload()
+    assert not window.first_run.isVisibleTo(window) and window.list.isVisibleTo(window)
+    assert window.connect_button.isDefault() and not window.add_button.isDefault()
+
+
 def test_test_connection_names_a_wrong_password_with_the_fix(
     qtbot: QtBot, connection_window: ConnectionWindow, tcp_server: TcpServer
 ) -> None:
@@ -168,7 +186,7 @@ def test_removing_a_profile_forgets_its_password(
     connection_window.remove_button.click()
     assert store.list() == []
     assert store.secrets.get(profile.secret_key) is None
-    assert connection_window.empty.isVisibleTo(connection_window)
+    assert connection_window.first_run.isVisibleTo(connection_window)
 
 
 @pytest.mark.usefixtures("no_keyring")

@@ -20,6 +20,14 @@ def test_a_command_that_needs_a_database_says_how_to_name_one(capsys):
     assert "--database-url" in err and "ECOMDESK_DATABASE_URL" in err and "ecomdesk demo" in err
 
 
+def test_a_url_that_is_not_a_postgresql_database_is_a_usage_error_that_keeps_the_password_out(capsys):
+    assert main(["db", "current", "--database-url", "postgres:/owner:s3cret@host"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be read" in err and "s3cret" not in err
+    assert main(["db", "current", "--database-url", "mysql://owner@host/shop"]) == 2
+    assert "works with PostgreSQL" in capsys.readouterr().err
+
+
 def test_environment_variable_names_the_database(monkeypatch, database_url, capsys):
     monkeypatch.setenv("ECOMDESK_DATABASE_URL", database_url)
     assert main(["db", "current"]) == 0

@@ -197,3 +197,19 @@ def test_a_bad_snapshot_file_for_a_command_is_one_line_and_exit_1(
     assert main(["--snapshot", str(tmp_path / "gone.ecomsnap"), "user", "list"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "There is no file" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "snapshot", "command"),
+    [
+        (["/home/me/Shop.ECOMSNAP"], "/home/me/Shop.ECOMSNAP", None),  # a file manager's `%f`
+        (["--snapshot", "a.ecomsnap", "user", "list"], "a.ecomsnap", "user"),
+        (["db", "current"], None, "db"),  # a lone word is still a command
+    ],
+)
+def test_a_snapshot_file_given_alone_opens_as_with_the_snapshot_option(argv, snapshot, command):
+    from ecomdesk.cli import _opened_file, build_parser
+
+    args = build_parser().parse_args(_opened_file(argv))
+    assert args.snapshot == snapshot
+    assert args.command == command
