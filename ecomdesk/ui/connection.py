@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ecomdesk import __version__
 from ecomdesk.bootstrap import DemoDatabase, prepare_demo
 from ecomdesk.config import SSL_MODES, ConnectionProfile, KeyringStatus, ProfileStore, SecretStoreUnavailable
 from ecomdesk.connect import ConnectionCheck, Problem, check_connection
@@ -270,7 +269,7 @@ class ConnectionWindow(QWidget):
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self.setWindowTitle(f"Connect — ecomdesk {__version__}")
+        self.setWindowTitle("Connect — ecomdesk")
         self._runner = runner
         self.profiles = profiles
         self._preferences = preferences
@@ -538,6 +537,16 @@ class ConnectionWindow(QWidget):
     def set_busy(self, busy: bool, text: str = "") -> None:
         """Busy with something the shell runs for this window (a snapshot opening)."""
         self._set_busy(busy, text)
+
+    def event(self, event: QEvent) -> bool:
+        handled = super().event(event)
+        if event.type() == QEvent.Type.LayoutRequest:
+            # Word-wrapped text (the first-run box, a long status line) does not make a top-level
+            # window grow by itself: without this, the progress line squeezes the box and cuts it.
+            needed = self.sizeHint().height()
+            if self.isVisible() and self.height() < needed:
+                self.resize(self.width(), needed)
+        return handled
 
     def _set_busy(self, busy: bool, text: str = "") -> None:
         self._busy = busy

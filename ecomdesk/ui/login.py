@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ecomdesk import __version__
 from ecomdesk.config import KeyringStatus
 from ecomdesk.connect import DEMO_ACCOUNTS, DEMO_PASSWORD, sign_in
 from ecomdesk.services.auth import SignIn
@@ -84,7 +83,7 @@ class LoginWindow(QWidget):
         self, runner: TaskRunner, *, database_label: str, demo: bool = False, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
-        self.setWindowTitle(f"Sign in — ecomdesk {__version__}")
+        self.setWindowTitle("Sign in — ecomdesk")
         self._runner = runner
         self._services: Services | None = None
         self._url = ""

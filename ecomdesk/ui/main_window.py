@@ -509,8 +509,9 @@ class MainWindow(QMainWindow):
             self.setWindowTitle(f"Snapshot of {shop} ({snapshot.path.name}, read-only) — ecomdesk")
             self.shop_label.setText(shop)
             return
+        # Titles end with the app's display name, so Qt does not append it a second time.
         demo = " (demo)" if self.session.demo else ""
-        self.setWindowTitle(f"{shop_name} — ecomdesk{demo}" if shop_name else f"ecomdesk{demo}")
+        self.setWindowTitle(f"{shop_name or 'Shop'}{demo} — ecomdesk" if shop_name or demo else "ecomdesk")
         self.shop_label.setText(shop_name or "ecomdesk")
 
     def _refreshed(self, when: dt.datetime) -> None:

@@ -85,6 +85,19 @@ def test_a_first_run_says_what_to_ask_the_dba_for_until_a_connection_is_saved(
     assert window.connect_button.isDefault() and not window.add_button.isDefault()
 
 
+def test_the_first_run_box_keeps_all_its_lines_while_the_demo_starts_below_it(
+    qtbot: QtBot, connection_window: ConnectionWindow
+) -> None:
+    window = connection_window
+    box = window.first_run_text
+    # What `start_demo` shows: a busy bar and a progress line appear under the box.
+    window._set_busy(True, "orders: choosing the customers of 396,145 orders")
+    qtbot.waitUntil(lambda: window.busy.isVisible())
+    qtbot.wait(50)  # the layout request is posted, then handled
+    assert box.height() >= box.heightForWidth(box.width())  # no line of it cut off
+    window._set_busy(False)
+
+
 def test_test_connection_names_a_wrong_password_with_the_fix(
     qtbot: QtBot, connection_window: ConnectionWindow, tcp_server: TcpServer
 ) -> None:
