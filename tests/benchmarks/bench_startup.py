@@ -26,10 +26,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import psycopg
+from bench_grid import bench_database  # type: ignore[import-not-found,unused-ignore]
 
 from ecomdesk.db import migrate
-from ecomdesk.db.embedded import EmbeddedServer
 from ecomdesk.db.engine import make_engine
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,54 +128,48 @@ def main() -> int:
     )[:6]
     print("largest parts: " + ", ".join(f"{name} {s / 2**20:.0f} MiB" for s, name in largest))
 
-    with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp, screen() as display:
-        server = EmbeddedServer(Path(tmp) / "cluster", extra_settings=("fsync=off",))
-        server.start()
-        try:
-            with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
-                conn.execute("CREATE DATABASE bench")
-            url = server.url("bench")
-            engine = make_engine(url)
-            migrate.upgrade(engine)
-            engine.dispose()
-            home = Path(tmp) / "home"
-            env = {
-                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                "HOME": str(home),
-                "XDG_CONFIG_HOME": str(home / "config"),
-                "XDG_DATA_HOME": str(home / "data"),
-                "XDG_STATE_HOME": str(home / "state"),
-                "XDG_CACHE_HOME": str(home / "cache"),
-                "XDG_RUNTIME_DIR": tmp,
-                "DISPLAY": display,
-                "LANG": "C.UTF-8",
-            }
-            commands = {
-                "bundle": [str(bundle_exe)],
-                "venv (reference)": [str(ROOT / ".venv" / "bin" / "ecomdesk")],
-            }
-            figures: dict[str, list[float]] = {}
-            # Alternate the two so that neither gets a warmer cache or a quieter machine.
-            for _ in range(args.runs):
-                for name, command in commands.items():
-                    figures.setdefault(name, []).append(
-                        launch_to_login([*command, "--database-url", url], env)
-                    )
-            print(f"\nlaunch → sign-in window mapped on Xvfb, {args.runs} runs each (seconds)")
-            print(f"  {'':18} {'median':>8} {'min':>8} {'max':>8} {'first':>8}")
-            for name, times in figures.items():
-                print(
-                    f"  {name:18} {statistics.median(times):8.3f} {min(times):8.3f} "
-                    f"{max(times):8.3f} {times[0]:8.3f}"
-                )
-            ratio = statistics.median(figures["bundle"]) / statistics.median(figures["venv (reference)"])
-            print(f"  bundle ÷ venv: {ratio:.2f}×")
-            print("\nthe self-test's own figure (launch → login window, less its checks before it):")
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp,
+        screen() as display,
+        bench_database(None, None, tmp) as url,
+    ):
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        home = Path(tmp) / "home"
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(home),
+            "XDG_CONFIG_HOME": str(home / "config"),
+            "XDG_DATA_HOME": str(home / "data"),
+            "XDG_STATE_HOME": str(home / "state"),
+            "XDG_CACHE_HOME": str(home / "cache"),
+            "XDG_RUNTIME_DIR": tmp,
+            "DISPLAY": display,
+            "LANG": "C.UTF-8",
+        }
+        commands = {
+            "bundle": [str(bundle_exe)],
+            "venv (reference)": [str(ROOT / ".venv" / "bin" / "ecomdesk")],
+        }
+        figures: dict[str, list[float]] = {}
+        # Alternate the two so that neither gets a warmer cache or a quieter machine.
+        for _ in range(args.runs):
             for name, command in commands.items():
-                figure = self_test_figure(command, url, env | {"QT_QPA_PLATFORM": "offscreen"})
-                print(f"  {name:18} {figure:8.0f} ms" if figure is not None else f"  {name:18} (not printed)")
-        finally:
-            server.destroy()
+                figures.setdefault(name, []).append(launch_to_login([*command, "--database-url", url], env))
+        print(f"\nlaunch → sign-in window mapped on Xvfb, {args.runs} runs each (seconds)")
+        print(f"  {'':18} {'median':>8} {'min':>8} {'max':>8} {'first':>8}")
+        for name, times in figures.items():
+            print(
+                f"  {name:18} {statistics.median(times):8.3f} {min(times):8.3f} "
+                f"{max(times):8.3f} {times[0]:8.3f}"
+            )
+        ratio = statistics.median(figures["bundle"]) / statistics.median(figures["venv (reference)"])
+        print(f"  bundle ÷ venv: {ratio:.2f}×")
+        print("\nthe self-test's own figure (launch → login window, less its checks before it):")
+        for name, command in commands.items():
+            figure = self_test_figure(command, url, env | {"QT_QPA_PLATFORM": "offscreen"})
+            print(f"  {name:18} {figure:8.0f} ms" if figure is not None else f"  {name:18} (not printed)")
     return 0
 
 

@@ -13,14 +13,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QObject, QTimer, QUrl, Slot
-from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from ecomdesk.logs import setup_logging
 from ecomdesk.services.errors import Unavailable
 from ecomdesk.ui.crash import CrashDialog, CrashHandler, install_crash_handler
+from tests.ui.desktop import opened_urls
 
 pytestmark = pytest.mark.qt_no_exception_capture
 
@@ -114,35 +115,18 @@ def test_crashes_while_the_dialog_is_open_are_logged_and_counted_not_shown(
     assert again is not dialog and again.more == 0
 
 
-class _UrlRecorder(QObject):
-    """Receives what the desktop would open (QDesktopServices' own hook for a URL scheme)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.urls: list[QUrl] = []
-
-    @Slot(QUrl)
-    def open(self, url: QUrl) -> None:
-        self.urls.append(url)
-
-
 def test_copy_details_and_open_log_folder_act_and_keep_the_dialog_open(
     qtbot: QtBot, handler: CrashHandler, log_path: Path
 ) -> None:
     QTimer.singleShot(0, _raise_key_error)
     dialog = _wait_for_dialog(qtbot, handler)
-    recorder = _UrlRecorder()
-    # PySide6's stub asks for bytes, yet only a str names the slot at run time.
-    QDesktopServices.setUrlHandler("file", recorder, "open")  # type: ignore[arg-type]
-    try:
+    with opened_urls() as urls:
         dialog.copy_button.click()
         dialog.folder_button.click()
-    finally:
-        QDesktopServices.unsetUrlHandler("file")
 
     assert QGuiApplication.clipboard().text() == dialog.details()
     assert "KeyError: 'basket-42'" in QGuiApplication.clipboard().text()
-    assert [url.toLocalFile() for url in recorder.urls] == [str(log_path.parent)]
+    assert [url.toLocalFile() for url in urls] == [str(log_path.parent)]
     assert dialog.isVisible() and handler.dialog is dialog
 
 

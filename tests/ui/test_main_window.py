@@ -10,8 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QObject, QSize, Qt, QUrl, Slot
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractButton, QComboBox, QLineEdit, QSpinBox, QWidget
 from pytestqt.qtbot import QtBot
@@ -31,6 +30,7 @@ from ecomdesk.ui.profile import ProfileDialog
 from ecomdesk.ui.session import AppSession, ConnectionState
 from ecomdesk.ui.tasks import TaskRunner
 from tests.services.conftest import PASSWORD, Staff
+from tests.ui.desktop import opened_urls
 
 ALL = ["dashboard", "users", "roles", "inventory", "reports", "activity", "settings"]
 
@@ -264,18 +264,6 @@ def test_a_failed_task_is_described_in_the_message_bar(
     assert not window.messages.isVisible()
 
 
-class _UrlCatcher(QObject):
-    """Receives what the app asks the desktop to open (instead of a file manager popping up)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.urls: list[QUrl] = []
-
-    @Slot(QUrl)
-    def open(self, url: QUrl) -> None:
-        self.urls.append(url)
-
-
 def test_an_unexpected_error_offers_the_log_folder(
     qtbot: QtBot, open_window: OpenWindow, staff: Staff, runner: TaskRunner, user_dirs: Path
 ) -> None:
@@ -289,15 +277,11 @@ def test_an_unexpected_error_offers_the_log_folder(
     assert window.messages.message is not None
     assert window.messages.message.title == "Something went wrong"
     assert window.messages.log_button.isVisible()
-    catcher = _UrlCatcher()
-    QDesktopServices.setUrlHandler("file", catcher, "open")  # type: ignore[arg-type]  # (str at run time)
-    try:
+    with opened_urls() as urls:
         window.messages.log_button.click()
-    finally:
-        QDesktopServices.unsetUrlHandler("file")
     log_path = window.messages.message.log_path
     assert log_path is not None
-    assert [Path(url.toLocalFile()) for url in catcher.urls] == [log_path.parent]
+    assert [Path(url.toLocalFile()) for url in urls] == [log_path.parent]
 
 
 def test_the_same_error_again_is_counted_not_stacked(
