@@ -298,3 +298,20 @@ def test_a_self_test_stopped_with_ctrl_c_still_removes_its_fresh_demo() -> None:
     folder = _demo_folder(first)
     assert not folder.exists()
     assert _servers_in(folder) == []
+
+
+def test_the_start_up_figure_counts_from_the_process_start_to_the_millisecond_not_the_second() -> None:
+    """A child reports its age just before it exits; the parent timed it from spawn to exit, so the
+    age can be at most that (psutil's create_time() is off by the boot time's fraction of a second)."""
+    import subprocess
+    import sys
+    import time
+
+    started = time.monotonic()
+    child = subprocess.run(
+        [sys.executable, "-c", "from ecomdesk.ui.self_test import process_age; print(process_age())"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    elapsed = time.monotonic() - started
+    age = float(child.stdout)
+    assert 0 < age <= elapsed + 0.02  # (one clock tick of slack: the kernel counts in 10 ms)
