@@ -123,6 +123,7 @@ class _Run:
     skipped: list[str] = field(default_factory=list)
     #: Asked after each step that passed: a reason when something failed behind its back.
     problems: Callable[[], str | None] = lambda: None
+    interrupts: _Interrupts = field(default_factory=lambda: _Interrupts())
 
     def say(self, status: str, name: str, detail: str = "", ms: float | None = None) -> None:
         took = f"{ms:>7.0f} ms" if ms is not None else " " * 10
@@ -138,6 +139,8 @@ class _Run:
         started = time.perf_counter()
         try:
             yield note
+            if self.interrupts.seen:
+                raise KeyboardInterrupt
             problem = self.problems()
         except (Refused, WaitTimeout) as exc:
             problem = str(exc)
@@ -167,7 +170,7 @@ def run_self_test(
     started = time.perf_counter()
     run = _Run(out or sys.stdout)
     try:
-        with _interrupt_on_sigterm(), contextlib.ExitStack() as cleanup:
+        with run.interrupts.handled(), contextlib.ExitStack() as cleanup:
             if url is None:
                 with run.step("fresh demo database", detour=True) as note:
                     demo = cleanup.enter_context(fresh_demo())
@@ -241,21 +244,31 @@ def _demo_admin(services: Services) -> Actor:
     return services.auth.authenticate(DEMO_ACCOUNTS[0][0], DEMO_PASSWORD).actor
 
 
-@contextlib.contextmanager
-def _interrupt_on_sigterm() -> Iterator[None]:
-    """A terminated self-test (a CI timeout) unwinds like Ctrl+C, so a fresh demo's server stops."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+class _Interrupts:
+    """Ctrl+C and SIGTERM (a CI timeout) unwind the self-test, so a fresh demo's server stops.
 
-    def interrupt(_signum: int, _frame: FrameType | None) -> None:
+    The handler raises KeyboardInterrupt where Python happens to be, which may be inside a Qt
+    callback that swallows it (a message handler, an event filter); so it also leaves a mark that
+    every step checks when it ends."""
+
+    def __init__(self) -> None:
+        self.seen = False
+
+    def _interrupt(self, _signum: int, _frame: FrameType | None) -> None:
+        self.seen = True
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    @contextlib.contextmanager
+    def handled(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self._interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 # -- the windows ---------------------------------------------------------------------------------
