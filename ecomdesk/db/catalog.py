@@ -75,4 +75,12 @@ DEFAULT_SETTINGS: Final[dict[str, Any]] = {
     "auth.lockout_after_failures": 5,
     "auth.disable_after_failures": 100,
     "auth.max_delay_seconds": 900,
+    "webhooks.max_attempts": 8,
+    "webhooks.retry_base_seconds": 30,
+    "email.smtp_host": "",
+    "email.smtp_port": 587,
+    "email.smtp_security": "starttls",
+    "email.smtp_user": "",
+    "email.from_address": "",
+    "email.digest_hour": 8,
 }

@@ -50,6 +50,8 @@ TRACKED_TABLES: Final = frozenset(
         "reports",
         "settings",
         "audit_log",
+        "webhook_endpoints",
+        "webhook_deliveries",
     }
 )
 #: How long the log keeps a change. A reader that has not polled for longer cannot know what it

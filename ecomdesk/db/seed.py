@@ -71,6 +71,8 @@ def is_seeded(engine: Engine) -> bool:
 #: Referencing tables come first, so SQLite can delete them in this order. The change log goes
 #: too (its truncate triggers then log one "truncate" per table: running apps re-read everything).
 DEMO_TABLES: Final = (
+    "webhook_attempts", "webhook_deliveries", "webhook_events", "webhook_endpoints", "inbound_events",
+    "email_messages", "schedule_marks", "worker_heartbeats",
     "stock_movements", "audit_log", "jobs", "report_chunks", "reports", "analytics_data",
     "customer_metrics", "sales_metrics", "item_sales_daily", "customer_periods", "order_lines",
     "order_events", "customers", "inventory_items", "device_sessions", "user_profiles", "files",

@@ -139,16 +139,26 @@ class JobQueue:
         with self.engine.begin() as own:
             return bool(own.execute(stmt).rowcount)
 
-    def release(self, job: ClaimedJob, conn: Connection | None = None, *, error: str | None = None) -> bool:
-        """Hand a claimed job back to the queue at once (this runner is stopping); the claim does not
-        count as an attempt. False when it was no longer ours. With `conn`, inside the caller's
+    def release(
+        self,
+        job: ClaimedJob,
+        conn: Connection | None = None,
+        *,
+        error: str | None = None,
+        after: dt.timedelta | None = None,
+    ) -> bool:
+        """Hand a claimed job back to the queue (this runner is stopping; or, `after` a delay, a
+        retry its handler scheduled); the claim does not count as an attempt, since the runner did
+        not die on it. False when it was no longer ours. With `conn`, inside the caller's
         transaction."""
         self._writable()
+        run_after = func.now() if after is None else func.now() + after
         stmt = (
             update(Job)
             .where(_JOBS.id == job.id, _JOBS.claim_token == job.token)
             .values(
                 status="queued",
+                run_after=run_after,
                 attempts=func.greatest(_JOBS.attempts - 1, 0),
                 claimed_by=None,
                 claim_token=None,

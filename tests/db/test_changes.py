@@ -28,9 +28,11 @@ from ecomdesk.db.changes import (
 from ecomdesk.db.engine import libpq_url, make_engine
 
 ROW_LIMIT: int = ScriptDirectory.from_config(migrate.alembic_config()).get_revision("0007").module.ROW_LIMIT
-TRACKED: dict[str, str] = (
-    ScriptDirectory.from_config(migrate.alembic_config()).get_revision("0007").module.TRACKED
-)
+#: Every tracked table, from the revisions that track them (0007, then 0008's integrations).
+TRACKED: dict[str, str] = {
+    **ScriptDirectory.from_config(migrate.alembic_config()).get_revision("0007").module.TRACKED,
+    **ScriptDirectory.from_config(migrate.alembic_config()).get_revision("0008").module._TRACKED,
+}
 
 ITEM = (
     "INSERT INTO inventory_items (sku, name, category, supplier, price, cost) "
@@ -263,6 +265,7 @@ def test_a_feed_for_some_tables_delivers_only_theirs(engine: Engine) -> None:
 
 def test_prune_removes_old_changes_only(engine: Engine) -> None:
     with engine.begin() as conn:
+        conn.execute(text("DELETE FROM change_log"))  # what the migrations' own inserts logged
         old = [_item(conn, f"OLD-{n}") for n in range(3)]
     with engine.begin() as conn:
         new = [_item(conn, f"NEW-{n}") for n in range(2)]

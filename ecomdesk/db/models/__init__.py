@@ -6,6 +6,16 @@ from ecomdesk.db.models.audit import AuditEntry
 from ecomdesk.db.models.changes import ChangeEntry
 from ecomdesk.db.models.files import FileBlob, StoredFile
 from ecomdesk.db.models.identity import DeviceSession, Permission, Role, User, UserProfile, role_permissions
+from ecomdesk.db.models.integrations import (
+    EmailMessage,
+    InboundEvent,
+    ScheduleMark,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+    WorkerHeartbeat,
+)
 from ecomdesk.db.models.inventory import InventoryItem, MovementKind, StockMovement
 from ecomdesk.db.models.jobs import Job
 from ecomdesk.db.models.orders import (
@@ -30,7 +40,9 @@ __all__ = [
     "CustomerMetric",
     "CustomerPeriod",
     "DeviceSession",
+    "EmailMessage",
     "FileBlob",
+    "InboundEvent",
     "InventoryItem",
     "ItemSalesDaily",
     "Job",
@@ -43,11 +55,17 @@ __all__ = [
     "ReportChunk",
     "Role",
     "SalesMetric",
+    "ScheduleMark",
     "StockMovement",
     "StoredFile",
     "SystemSetting",
     "User",
     "UserProfile",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
+    "WorkerHeartbeat",
     "metadata",
     "role_permissions",
 ]
