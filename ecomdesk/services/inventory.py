@@ -13,15 +13,20 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final, Literal
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Integer,
     Numeric,
+    String,
     Text,
+    any_,
+    bindparam,
     case,
     cast,
     func,
@@ -31,11 +36,13 @@ from sqlalchemy import (
     text,
     type_coerce,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
 from ecomdesk.db.catalog import DEFAULT_SETTINGS
 from ecomdesk.db.models import InventoryItem, MovementKind, StockMovement, SystemSetting
+from ecomdesk.services import events
 from ecomdesk.services.context import Actor, ServiceContext, UnitOfWork, flush_unique
 from ecomdesk.services.errors import Conflict, NotFound, ValidationError
 from ecomdesk.services.listing import ListQuery, SortKey, like_pattern
@@ -505,6 +512,7 @@ class InventoryService:
                 )  # fmt: skip
             row = self._load(uow.session, item.id)
             uow.audit("inventory.item_created", "inventory_item", item.id, after=_audit_view(row))
+            emit_item_event(uow, item.id, "created", ITEM_FIELDS)
             return row
 
     def update_item(
@@ -544,6 +552,10 @@ class InventoryService:
                 before={k: v for k, v in _audit_view(before).items() if k in changes},
                 after={k: v for k, v in _audit_view(after).items() if k in changes},
             )  # fmt: skip
+            emit_item_event(
+                uow, item_id, "updated", [key for key in ITEM_FIELDS if key in changes],
+                was_low=lambda _: before.low_stock,
+            )  # fmt: skip
             return after
 
     def archive_item(self, actor: Actor, item_id: int) -> InventoryRow:
@@ -574,10 +586,17 @@ class InventoryService:
                     uow.audit(
                         "inventory.item_archived", "inventory_item", item_id, before=_audit_view(before)
                     )
+                    emit_item_event(uow, item_id, "archived", ["archived"])
                 return Removal.ARCHIVED
+            # The event describes the item as it was: read before it goes, and only if anyone listens.
+            gone = None
+            if events.has_subscribers(session, ITEM_CHANGED):
+                gone = item_snapshots(session, ids=[item_id])[0]
             session.delete(item)
             session.flush()
             uow.audit("inventory.item_deleted", "inventory_item", item_id, before=_audit_view(before))
+            if gone is not None:
+                emit_item_event(uow, item_id, "deleted", [], snapshot=gone)
             return Removal.DELETED
 
     # -- helpers ----------------------------------------------------------------------------
@@ -593,6 +612,7 @@ class InventoryService:
                 uow.session.flush()
                 action = "inventory.item_archived" if archived else "inventory.item_restored"
                 uow.audit(action, "inventory_item", item_id, after={"sku": item.sku})
+                emit_item_event(uow, item_id, "archived" if archived else "restored", ["archived"])
             return self._load(uow.session, item_id)
 
     @staticmethod
@@ -632,3 +652,121 @@ def add_movement(
     uow.session.add(movement)
     uow.session.flush()
     return movement
+
+
+# -- events (webhooks out) ----------------------------------------------------------------------
+
+ITEM_CHANGED: Final = "inventory.item.changed"
+LOW_STOCK: Final = "inventory.low_stock"
+#: Every field an item's event may name as changed, in the payload's spelling.
+ITEM_FIELDS: Final = (
+    "sku", "name", "category", "supplier", "price", "cost", "reorder_level", "stock", "reserved",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ItemSnapshot:
+    """An item as its events describe it, with the low-stock rule's figures (as the list's filter
+    has them: `level` is the item's reorder level, else the shop's threshold)."""
+
+    id: int
+    sku: str
+    name: str
+    category: str
+    supplier: str
+    price: Decimal
+    cost: Decimal
+    stock: int
+    reserved: int
+    reorder_level: int | None
+    archived: bool
+    updated_at: dt.datetime
+    #: The threshold this item is low at, and the shop's default one (for an item without its own).
+    level: Decimal
+    default_level: Decimal
+
+    @property
+    def available(self) -> int:
+        return self.stock - self.reserved
+
+    @property
+    def low(self) -> bool:
+        return not self.archived and self.available <= self.level
+
+    def low_at(self, available: int, reorder_level: int | None) -> bool:
+        """Whether this item was low with other levels (before a change)."""
+        return available <= (reorder_level if reorder_level is not None else self.default_level)
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "sku": self.sku,
+            "name": self.name,
+            "category": self.category,
+            "supplier": self.supplier,
+            "price": str(self.price),
+            "cost": str(self.cost),
+            "stock": self.stock,
+            "reserved": self.reserved,
+            "available": self.available,
+            "reorder_level": self.reorder_level,
+            "archived": self.archived,
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+    def low_stock_payload(self) -> dict[str, Any]:
+        """`inventory.low_stock`'s data: `reorder_level` is the threshold that applied."""
+        return {"item": self.payload(), "available": self.available, "reorder_level": _whole(self.level)}
+
+
+def _whole(value: Decimal) -> int | str:
+    return int(value) if value == value.to_integral_value() else str(value)
+
+
+def item_snapshots(
+    session: Session, *, ids: Sequence[int] = (), skus: Sequence[str] = ()
+) -> list[ItemSnapshot]:
+    """The items with these ids or SKUs as events describe them, in one query (PostgreSQL)."""
+    c = InventoryItem.__table__.c
+    default = (
+        select(cast(cast(SystemSetting.value, Text), Numeric))
+        .where(SystemSetting.key == THRESHOLD_KEY)
+        .scalar_subquery()
+    )
+    default_level = func.coalesce(default, DEFAULT_SETTINGS[THRESHOLD_KEY])
+    which = (
+        c.id == any_(bindparam("ids", list(ids), type_=ARRAY(BigInteger)))
+        if ids
+        else c.sku == any_(bindparam("skus", list(skus), type_=ARRAY(String)))
+    )
+    stmt = select(
+        c.id, c.sku, c.name, c.category, c.supplier, c.price, c.cost, c.stock, c.reserved,
+        c.reorder_level, c.archived_at.is_not(None).label("archived"), c.last_updated.label("updated_at"),
+        cast(func.coalesce(c.reorder_level, default_level), Numeric).label("level"),
+        cast(default_level, Numeric).label("default_level"),
+    ).where(which)  # fmt: skip
+    return [ItemSnapshot(**row) for row in session.execute(stmt).mappings()]
+
+
+def emit_item_event(
+    uow: UnitOfWork,
+    item_id: int,
+    change: str,
+    fields: Sequence[str],
+    *,
+    was_low: Callable[[ItemSnapshot], bool] | None = None,
+    snapshot: ItemSnapshot | None = None,
+) -> None:
+    """`inventory.item.changed` for one item in the caller's transaction, and `inventory.low_stock`
+    when the change took it from above its threshold to at or below it (`was_low` says how it stood
+    before, given the item now). One probe when nobody listens; `snapshot` (for a deleted item) is
+    the item as it was."""
+    wanted = events.subscribed(uow.session, ITEM_CHANGED, *((LOW_STOCK,) if was_low else ()))
+    if not wanted:
+        return
+    item = snapshot or item_snapshots(uow.session, ids=[item_id])[0]
+    if ITEM_CHANGED in wanted:
+        data = {"change": change, "fields": list(fields), "item": item.payload()}
+        events.emit(uow.session, ITEM_CHANGED, data, at=uow.now)
+    if LOW_STOCK in wanted and was_low is not None and item.low and not was_low(item):
+        events.emit(uow.session, LOW_STOCK, item.low_stock_payload(), at=uow.now)

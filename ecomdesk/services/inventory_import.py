@@ -29,11 +29,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ecomdesk.db.models import InventoryItem, MovementKind
+from ecomdesk.services import events
 from ecomdesk.services.context import Actor, ServiceContext, UnitOfWork
 from ecomdesk.services.errors import Conflict, ValidationError
 from ecomdesk.services.inventory import (
+    ITEM_CHANGED,
+    ITEM_FIELDS,
+    LOW_STOCK,
     BadValue,
     ItemFields,
+    ItemSnapshot,
+    item_snapshots,
     levels_problems,
     parse_money,
     parse_units,
@@ -283,6 +289,10 @@ class _Checked:
     details_changed: bool = False
     stock_delta: int = 0
     reserved_delta: int = 0
+    #: For an update's event: the changed fields, and the levels before (was it low already?).
+    fields: tuple[str, ...] = ()
+    old_available: int = 0
+    old_reorder_level: int | None = None
 
     def public(self) -> ImportRow:
         problems = ""
@@ -487,6 +497,11 @@ def _classify(session: Session, rows: list[_Checked], *, lock: bool) -> None:
         row.details_changed = bool(described)
         row.item_id, stock, reserved = item[1], item[3], item[4]
         row.stock_delta, row.reserved_delta = row.stock - stock, row.reserved - reserved
+        row.old_available, row.old_reorder_level = stock - reserved, item[10]
+        row.fields = tuple(
+            [key for key, was, now in zip(_DETAILS, old, new, strict=True) if was != now]
+            + [key for key, delta in (("stock", row.stock_delta), ("reserved", row.reserved_delta)) if delta]
+        )
         if row.stock_delta:
             described.append(f"stock {stock} → {row.stock}")
         if row.reserved_delta:
@@ -618,6 +633,41 @@ def _write(uow: UnitOfWork, changed: list[_Checked], file_name: str, steps: Impo
         steps.at(steps.rows + steps.rows * (start + len(part)) // len(changed))
 
 
+def _emit_events(uow: UnitOfWork, changed: list[_Checked]) -> None:
+    """`inventory.item.changed` for every new or changed row (and `inventory.low_stock` for each
+    item the file took down to its threshold), a chunk of rows per statement, in the import's
+    transaction. Nothing is read or built unless an endpoint listens."""
+    wanted = events.subscribed(uow.session, ITEM_CHANGED, LOW_STOCK)
+    if not wanted:
+        return
+    for start in range(0, len(changed), _WRITE_CHUNK):
+        part = changed[start : start + _WRITE_CHUNK]
+        items = {item.sku: item for item in item_snapshots(uow.session, skus=[r.sku for r in part])}
+        if ITEM_CHANGED in wanted:
+            changes = [_item_changed(r, items[r.sku]) for r in part]
+            events.emit_many(uow.session, ITEM_CHANGED, changes, at=uow.now)
+        if LOW_STOCK in wanted:
+            crossed = [
+                items[r.sku].low_stock_payload()
+                for r in part
+                if r.action is RowAction.UPDATE
+                and items[r.sku].low
+                and not items[r.sku].low_at(r.old_available, r.old_reorder_level)
+            ]
+            events.emit_many(uow.session, LOW_STOCK, crossed, at=uow.now)
+
+
+def _item_changed(row: _Checked, item: ItemSnapshot) -> dict[str, Any]:
+    """An imported row's `inventory.item.changed` data: a row that only moved levels is "stock"."""
+    fields: tuple[str, ...]
+    if row.action is RowAction.CREATE:
+        change, fields = "created", ITEM_FIELDS
+    else:
+        change = "stock" if set(row.fields) <= {"stock", "reserved"} else "updated"
+        fields = row.fields
+    return {"change": change, "fields": list(fields), "item": item.payload()}
+
+
 # -- the service ----------------------------------------------------------------------------------
 
 
@@ -673,6 +723,7 @@ class InventoryImport:
             changed = [r for r in rows if r.action is RowAction.CREATE or r.action is RowAction.UPDATE]
             if changed:
                 _write(uow, changed, file_name, steps)
+                _emit_events(uow, changed)
                 counts = _counts(rows)
                 uow.audit(
                     "inventory.imported",

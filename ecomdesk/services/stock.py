@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from ecomdesk.db.models import InventoryItem, MovementKind, StockMovement
 from ecomdesk.services.context import Actor, ServiceContext
 from ecomdesk.services.errors import Conflict, NotFound, ValidationError
-from ecomdesk.services.inventory import MAX_UNITS, normalise_sku
+from ecomdesk.services.inventory import MAX_UNITS, emit_item_event, normalise_sku
 from ecomdesk.services.listing import ListQuery, SortKey, like_pattern
 from ecomdesk.services.tables import (
     Choice,
@@ -322,6 +322,12 @@ class StockService:
                     "reason": reason,
                 },
             )
+            was_available = done.stock_after - stock_delta - (done.reserved_after - reserved_delta)
+            emit_item_event(
+                uow, done.item_id, "stock",
+                [name for name, delta in (("stock", stock_delta), ("reserved", reserved_delta)) if delta],
+                was_low=lambda item: item.low_at(was_available, item.reorder_level),
+            )  # fmt: skip
             return MovementRow(
                 id=done.id,
                 item_id=done.item_id,

@@ -18,7 +18,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
 from ecomdesk.db.models import Role, User, UserProfile
-from ecomdesk.services import files
+from ecomdesk.services import events, files
 from ecomdesk.services.access import (
     ensure_may_grant_role,
     ensure_not_last_admin,
@@ -262,6 +262,19 @@ def _snapshot(record: UserRecord) -> dict[str, Any]:
     }
 
 
+def _created_event(record: UserRecord) -> dict[str, Any]:
+    """`user.created`'s data: who the account is, never how it signs in."""
+    return {
+        "id": record.id,
+        "email": record.email,
+        "role": record.role,
+        "first_name": record.first_name,
+        "last_name": record.last_name,
+        "active": record.is_active,
+        "created_at": record.created_at.isoformat(),
+    }
+
+
 def _editable(record: UserRecord) -> tuple[object, ...]:
     """The fields an edit form changes: what a concurrent edit must not silently overwrite."""
     return (record.email, record.first_name, record.last_name, record.role_id, record.phone, record.address)
@@ -403,6 +416,7 @@ class UserService:
         flush_unique(session, "uq_users_email_lower", "email", EMAIL_TAKEN)
         record = self._load(session, user.id)
         uow.audit("user.created", "user", user.id, after=_snapshot(record), actor_email=actor_email)
+        events.emit(session, "user.created", _created_event(record), at=uow.now)
         return NewAccount(record, temporary)
 
     def update_user(
