@@ -202,12 +202,15 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--columns", metavar="A,B,…", help="column keys in order (default: the shown ones)")
     export.add_argument("--bom", action="store_true", help="start with a UTF-8 byte-order mark (for Excel)")
 
-    from ecomdesk import cli_inventory, cli_reports, cli_watch
+    from ecomdesk import cli_inventory, cli_mail, cli_reports, cli_watch, cli_webhooks, cli_worker
 
     cli_inventory.add_parsers(sub)
     cli_reports.add_parsers(sub)
+    cli_mail.add_parsers(sub)
     cli_watch.add_parsers(sub)
     cli_snapshot.add_parsers(sub)
+    cli_worker.add_parsers(sub)
+    cli_webhooks.add_parsers(sub)
 
     profile = sub.add_parser("profile", help="saved connection profiles")
     prof_sub = profile.add_subparsers(dest="profile_command", metavar="ACTION", required=True)
@@ -268,10 +271,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from ecomdesk import cli_inventory
 
                 return cli_inventory.run(args)
+            case "mail":
+                from ecomdesk import cli_mail
+
+                return cli_mail.run(args)
             case "report":
                 from ecomdesk import cli_reports
 
                 return cli_reports.run(args)
+            case "webhook":
+                from ecomdesk import cli_webhooks
+
+                return cli_webhooks.run(args)
             case "watch":
                 from ecomdesk import cli_watch
 
@@ -280,6 +291,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from ecomdesk import cli_snapshot
 
                 return cli_snapshot.run(args)
+            case "worker":
+                from ecomdesk import cli_worker
+
+                return cli_worker.run(args)
             case None:
                 return _gui(args)
     except (ConfigurationError, EmbeddedServerError, UsageError) as exc:

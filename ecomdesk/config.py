@@ -247,3 +247,29 @@ class DeviceTokenStore:
 
     def delete(self, url: str | URL) -> None:
         self.secrets.delete(self.key(url))
+
+
+# -- the worker's secrets -----------------------------------------------------------------------
+
+#: Secrets a worker needs that must never be in the database: name → the environment variable
+#: that gives it (a server's unit file, a container) before the keyring is asked.
+WORKER_SECRETS: Final[dict[str, str]] = {
+    "smtp-password": "ECOMDESK_SMTP_PASSWORD",
+    "inbound-secret": "ECOMDESK_INBOUND_SECRET",
+    "stripe-secret": "ECOMDESK_STRIPE_WEBHOOK_SECRET",
+}
+
+
+def worker_secret(name: str, secrets: SecretStore | None = None) -> str | None:
+    """One of `WORKER_SECRETS`: its environment variable when set, else a systemd credential of
+    that name (`LoadCredential=`), else the keyring's (`ecomdesk worker secret set NAME`), else None."""
+    value = os.environ.get(WORKER_SECRETS[name], "").strip()
+    if value:
+        return value
+    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+    if credentials:
+        with contextlib.suppress(OSError):
+            value = (Path(credentials) / name).read_text(encoding="utf-8").strip()
+            if value:
+                return value
+    return (secrets or SecretStore()).get(f"worker:{name}") or None

@@ -27,8 +27,9 @@ FILE_ONLY: Final = {"file_only": True}
 
 
 #: Loggers whose INFO records say nothing a reader of the file needs (alembic lists its plugins
-#: on every schema check); they speak at INFO only with `debug`.
-_CHATTY: Final = ("alembic.runtime.plugins",)
+#: on every schema check; httpx repeats each webhook request ecomdesk logs itself); they speak at
+#: INFO only with `debug`.
+_CHATTY: Final = ("alembic.runtime.plugins", "httpx", "httpcore")
 
 
 def log_file() -> Path:

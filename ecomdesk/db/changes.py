@@ -246,9 +246,10 @@ class Listener:
         self._conn.close()
 
 
-def open_listener(engine: Engine) -> Listener | None:
-    """A connection listening for change notifications, built exactly like the engine's own
-    (credentials, timeouts, application name); None where there is nothing to listen to."""
+def open_listener(engine: Engine, channel: str = CHANNEL) -> Listener | None:
+    """A connection listening on `channel` (change notifications; the workers' `ecomdesk_jobs`),
+    built exactly like the engine's own (credentials, timeouts, application name); None where
+    there is nothing to listen to."""
     if engine.dialect.name != "postgresql":
         return None
     raw = engine.raw_connection()
@@ -258,7 +259,7 @@ def open_listener(engine: Engine) -> Listener | None:
     try:
         conn.rollback()
         conn.autocommit = True
-        conn.execute(f"LISTEN {CHANNEL}")
+        conn.execute(f"LISTEN {channel}")
     except BaseException:
         conn.close()
         raise

@@ -41,7 +41,7 @@ import itertools
 import json
 import re
 import zoneinfo
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
@@ -56,6 +56,7 @@ from ecomdesk.db import metrics
 from ecomdesk.db.catalog import DEFAULT_SETTINGS
 from ecomdesk.db.models import SystemSetting
 from ecomdesk.db.models.orders import OrderStatus
+from ecomdesk.services import events
 from ecomdesk.services.context import Actor, ServiceContext, UnitOfWork
 from ecomdesk.services.errors import Conflict, ReadOnlyError, ValidationError
 from ecomdesk.services.inventory import BadValue, normalise_sku, parse_money
@@ -1251,37 +1252,99 @@ class OrderImport:
         written; so does an order changed by someone else meanwhile (`Conflict`)."""
         steps = ImportSteps(progress, cancelled, passes=2)
         with _without_cycle_collection(), self.ctx.write(actor, "analytics.write") as uow:
-            writer = _Writer(uow)
-            merge = _merge(uow.session, data, file_name, steps, writer)
-            if merge.problems:
-                raise OrdersRejected(merge.result(file_name, 0, committed=False, dry_run=False))
-            steps.at(steps.rows)
-            touched = merge.touched()
-            recomputed: set[dt.date] = set()
-            if touched:
-                writer.finish(merge.dirty(), steps)
-                days, customers = _touched(touched)
-                recomputed = metrics.refresh(uow.session.connection(), days=days, customer_ids=customers)
-                counts = merge.counts
-                uow.audit(
-                    "orders.imported",
-                    "order_import",
-                    None,
-                    after={
-                        "file_name": file_name,
-                        "sha256": hashlib.sha256(data).hexdigest(),
-                        "rows": merge.total,
-                        "created": counts[RowAction.CREATE],
-                        "updated": counts[RowAction.UPDATE],
-                        "unchanged": counts[RowAction.UNCHANGED],
-                        "days": len(recomputed),
-                        "first_day": min(recomputed).isoformat() if recomputed else None,
-                        "last_day": max(recomputed).isoformat() if recomputed else None,
-                    },
-                )
-        result = merge.result(file_name, len(recomputed), committed=True, dry_run=False)
+            result = _commit_in(uow, data, file_name, steps)
         steps.finished()
         return result
+
+
+def ingest(uow: UnitOfWork, events: Sequence[Mapping[str, Any]], *, source: str) -> OrderImportResult:
+    """Merge order events that came in by webhook (`services.inbound`), in the caller's unit of
+    work — a system one, no person acting — so the record that the event was taken commits or rolls
+    back with the orders. The events are the rows of a JSON Lines file (same keys, same rules, same
+    merge, metrics and audit as an import; audited as "webhook:<source>"). Problems raise
+    `OrdersRejected` and the caller's transaction must be rolled back."""
+    data = "".join(json.dumps(event, default=str) + "\n" for event in events).encode()
+    steps = ImportSteps(None, None, passes=2)
+    return _commit_in(uow, data, f"webhook-{source}.jsonl", steps, actor_email=f"webhook:{source}")
+
+
+#: One order commit at a time, across every app and worker (a transaction-level advisory lock on an
+#: arbitrary constant key): two at once — a file import and a webhook, two webhooks — would race in
+#: the metrics' refresh of the same days (delete-then-insert of the same period rows).
+MERGE_LOCK_SQL: Final = text("SELECT pg_advisory_xact_lock(7310315571452307828)")
+
+
+def _commit_in(
+    uow: UnitOfWork, data: bytes, file_name: str, steps: ImportSteps, *, actor_email: str | None = None
+) -> OrderImportResult:
+    """The commit's work inside `uow`: merge, write, recompute the touched days, audit."""
+    uow.session.execute(MERGE_LOCK_SQL)
+    writer = _Writer(uow)
+    merge = _merge(uow.session, data, file_name, steps, writer)
+    if merge.problems:
+        raise OrdersRejected(merge.result(file_name, 0, committed=False, dry_run=False))
+    steps.at(steps.rows)
+    touched = merge.touched()
+    recomputed: set[dt.date] = set()
+    if touched:
+        writer.finish(merge.dirty(), steps)
+        _emit_ingested(uow.session, touched, actor_email or "import", uow.now)
+        days, customers = _touched(touched)
+        recomputed = metrics.refresh(uow.session.connection(), days=days, customer_ids=customers)
+        counts = merge.counts
+        uow.audit(
+            "orders.imported",
+            "order_import",
+            None,
+            after={
+                "file_name": file_name,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "rows": merge.total,
+                "created": counts[RowAction.CREATE],
+                "updated": counts[RowAction.UPDATE],
+                "unchanged": counts[RowAction.UNCHANGED],
+                "days": len(recomputed),
+                "first_day": min(recomputed).isoformat() if recomputed else None,
+                "last_day": max(recomputed).isoformat() if recomputed else None,
+            },
+            actor_email=actor_email,
+        )
+    return merge.result(file_name, len(recomputed), committed=True, dry_run=False)
+
+
+#: Events per statement when an endpoint hears `order.ingested`.
+_EVENT_CHUNK: Final = 25_000
+ORDER_INGESTED: Final = "order.ingested"
+
+
+def _emit_ingested(session: Session, orders: Sequence[_Order], source: str, at: dt.datetime) -> None:
+    """`order.ingested` for each order created or moved forward (not the unchanged ones), in the
+    caller's transaction; `source` is "import" or the webhook it came by ("webhook:stripe"). One
+    probe when nobody listens: a million-row import builds no payload then."""
+    if not orders or not events.has_subscribers(session, ORDER_INGESTED):
+        return
+    for start in range(0, len(orders), _EVENT_CHUNK):
+        part = orders[start : start + _EVENT_CHUNK]
+        events.emit_many(session, ORDER_INGESTED, [_ingested(order, source) for order in part], at=at)
+
+
+def _ingested(order: _Order, source: str) -> dict[str, Any]:
+    """An order as `order.ingested` tells it: the payment's time is the order's time once it is
+    paid (`occurred_at` is its latest event's); unknown times are null."""
+    paid = order.paid_date is not None
+    return {
+        "order_id": order.order_id,
+        "customer_id": order.customer_id,
+        "status": order.status,
+        "amount": _money(order.amount),
+        "currency": order.currency,
+        "channel": order.channel,
+        "occurred_at": order.occurred_at.isoformat(),
+        "paid_at": order.occurred_at.isoformat() if paid else None,
+        "refunded_at": order.refunded_at.isoformat() if order.refunded_at is not None else None,
+        "refund_amount": _money(order.refund_amount) if order.refund_amount is not None else None,
+        "source": source,
+    }
 
 
 # -- the shop's time zone changed -----------------------------------------------------------------

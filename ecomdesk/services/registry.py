@@ -15,6 +15,7 @@ from ecomdesk.services.changes import ChangeService
 from ecomdesk.services.context import ServiceContext
 from ecomdesk.services.inventory import INVENTORY_SPEC, InventoryService
 from ecomdesk.services.inventory_import import InventoryImport
+from ecomdesk.services.mail import MailService
 from ecomdesk.services.orders import OrderImport
 from ecomdesk.services.reports import REPORTS_SPEC, ReportService
 from ecomdesk.services.roles import ROLES_SPEC, RoleService, RolesTable
@@ -23,6 +24,8 @@ from ecomdesk.services.snapshots import SnapshotService
 from ecomdesk.services.stock import MOVEMENTS_SPEC, StockService
 from ecomdesk.services.tables import Table, TableSpec
 from ecomdesk.services.users import USERS_SPEC, UserService
+from ecomdesk.services.webhooks import DELIVERIES_SPEC, WebhookService
+from ecomdesk.services.workers import WorkerService
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,9 @@ class Services:
     reports: ReportService
     changes: ChangeService
     snapshots: SnapshotService
+    workers: WorkerService
+    webhooks: WebhookService
+    mail: MailService
     #: Every list the app shows, by view name (`ecomdesk export <name>`, the grids).
     tables: dict[str, Table[Any]] = field(default_factory=dict)
 
@@ -53,6 +59,7 @@ class Services:
             MOVEMENTS_SPEC,
             REPORTS_SPEC,
             ACTIVITY_SPEC,
+            DELIVERIES_SPEC,
             *ANALYTICS_SPECS,
         )
         return {spec.name: spec for spec in specs}
@@ -68,6 +75,7 @@ class Services:
         inventory = InventoryService(ctx)
         stock = StockService(ctx)
         reports = ReportService(ctx)
+        webhooks = WebhookService(ctx)
         listed: tuple[Table[Any], ...] = (
             users.table,
             RolesTable(ctx),
@@ -75,6 +83,7 @@ class Services:
             stock.movements,
             reports.table,
             ActivityTable(ctx),
+            webhooks.deliveries,
             *(table(ctx) for table in ANALYTICS_TABLES),
         )
         tables = {table.spec.name: table for table in listed}
@@ -92,5 +101,8 @@ class Services:
             reports,
             ChangeService(ctx),
             SnapshotService(ctx),
+            WorkerService(ctx),
+            webhooks,
+            MailService(ctx),
             tables,
         )

@@ -24,7 +24,18 @@ from itertools import islice
 from pathlib import Path
 from typing import IO, Any, Final
 
-from sqlalchemy import ColumnElement, Update, delete, func, insert, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Update,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -32,6 +43,7 @@ from sqlalchemy.orm import Session
 from ecomdesk.db.metrics import shop_day
 from ecomdesk.db.models import Job, Report, ReportChunk, User
 from ecomdesk.db.models.reports import REPORT_FORMATS, REPORT_STATUSES
+from ecomdesk.services import events
 from ecomdesk.services.analytics import shop_settings
 from ecomdesk.services.context import Actor, ServiceContext, UnitOfWork, database_errors, load_actor
 from ecomdesk.services.errors import (
@@ -45,6 +57,7 @@ from ecomdesk.services.errors import (
 )
 from ecomdesk.services.jobs import LEASE, ClaimedJob, JobQueue, dequeue, enqueue
 from ecomdesk.services.listing import SortKey, like_pattern
+from ecomdesk.services.mail import queue_report_ready
 from ecomdesk.services.report_files import CHUNK_BYTES, ReportEncoder, read_rows
 from ecomdesk.services.report_kinds import REPORT_KINDS, Param, ReportKind, ReportValues, report_kind
 from ecomdesk.services.tables import (
@@ -658,6 +671,7 @@ class ReportService:
                 )
                 if dequeue(conn, job.id, job.token):
                     conn.execute(_finished(report_id, "failed", error=error))
+                    _emit_finished(conn, report_id, "failed")
                 return ReportOutcome(report_id, "failed", error=error)
             conn.execute(
                 update(Report)
@@ -729,6 +743,8 @@ class ReportService:
                 raise _Stop("cancelled")
             if not dequeue(session, work.job.id, work.job.token):  # overtaken by another runner
                 raise _Stop("cancelled")
+            _emit_finished(session, work.report_id, "completed")
+            queue_report_ready(session, work.report_id, work.requester)
         return ReportOutcome(work.report_id, "completed", rows, size)
 
     def _heartbeat(self, work: _Work, rows: int) -> bool:
@@ -756,6 +772,7 @@ class ReportService:
         with self.ctx.engine.begin() as conn:
             if dequeue(conn, work.job.id, work.job.token):
                 conn.execute(_finished(work.report_id, "failed", error=error))
+                _emit_finished(conn, work.report_id, "failed")
 
     def _release(self, work: _Work) -> None:
         """This runner stops: the job is due again at once and the report waits as pending."""
@@ -786,6 +803,33 @@ def _finished(
             updated_at=func.clock_timestamp(),
         )
     )
+
+
+def _emit_finished(conn: Session | Connection, report_id: int, status: str) -> None:
+    """`report.completed` or `report.failed` in the transaction that marked the report so (one
+    probe when nobody listens; the report is read back only for a listener)."""
+    type_ = f"report.{status}"
+    if not events.has_subscribers(conn, type_):
+        return
+    c = Report.__table__.c
+    report = conn.execute(
+        select(c.id, c.title, c.kind, c.format, c.row_count, c.size_bytes, c.finished_at, c.error, User.email)
+        .outerjoin(User, User.id == c.generated_by)
+        .where(c.id == report_id)
+    ).one()
+    data: dict[str, Any] = {
+        "id": report.id,
+        "title": report.title,
+        "kind": report.kind,
+        "format": report.format,
+        "row_count": report.row_count,
+        "size_bytes": report.size_bytes,
+        "requested_by": report.email,
+        "finished_at": report.finished_at.isoformat(),
+    }
+    if status == "failed":
+        data["error"] = report.error
+    events.emit(conn, type_, data, at=report.finished_at)
 
 
 def _today(uow: UnitOfWork) -> dt.date:

@@ -55,9 +55,15 @@ TABLES_BY_PERMISSION: Final[Mapping[str, tuple[str, ...]]] = {
     ),
     "reports.read": ("reports", "report_chunks"),
     "audit.read": ("audit_log",),
+    # Event payloads carry customers' orders and staff e-mail addresses: only for who manages them.
+    "integrations.manage": (
+        "webhook_endpoints", "webhook_events", "webhook_deliveries", "webhook_attempts", "inbound_events",
+        "email_messages",
+    ),
 }  # fmt: skip
-#: Work in progress and bookkeeping, not the shop's data: a snapshot has no queue and no live feed.
-NEVER_COPIED: Final = frozenset({"jobs", "change_log"})
+#: Work in progress and bookkeeping, not the shop's data: a snapshot has no queue, no live feed and
+#: no workers.
+NEVER_COPIED: Final = frozenset({"jobs", "change_log", "worker_heartbeats", "schedule_marks"})
 #: Copied whole with `users.read` (`sessions.manage` for devices), else only the maker's own rows.
 PERSONAL: Final = frozenset({"users", "user_profiles", "device_sessions", "files", "file_blobs"})
 

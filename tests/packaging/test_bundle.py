@@ -162,6 +162,13 @@ def test_the_bundle_sets_up_a_shop_database_and_passes_its_self_test_on_it(
     assert "self-test passed" in test.stdout
     assert "main window" in test.stdout and "SKIPPED" not in test.stdout
 
+    # The headless worker, with its HTTP listener (uvicorn imports its parts by name at run time).
+    worker = run_without_python(
+        [exe, "worker", "--once", "--listen", "127.0.0.1:0", "--database-url", empty_database_url]
+    )
+    assert worker.returncode == 0, worker.stdout + worker.stderr
+    assert "listening for webhooks on http://127.0.0.1:" in worker.stderr and "0 jobs done" in worker.stdout
+
 
 def test_the_bundle_self_test_starts_its_own_embedded_demo(bundle: Path) -> None:
     test = run_without_python([str(bundle / "ecomdesk"), "--self-test"])

@@ -30,6 +30,8 @@ from ecomdesk.services.listing import ListQuery
 from ecomdesk.services.passwords import hash_password
 from ecomdesk.services.registry import Services
 from ecomdesk.services.stock import Adjustment
+from ecomdesk.services.webhook_delivery import WebhookDeliverer
+from ecomdesk.services.webhooks import EndpointDraft
 from tests.conftest import scratch_database
 
 #: The seed's "today"; the clock of both sides stands on its morning (shop zone Berlin).
@@ -105,6 +107,9 @@ def _add_what_the_seed_lacks(live: Services, admin: Actor) -> None:
     viewer = live.users.list_users(admin, ListQuery(search="viewer@demo.shop")).rows[0]
     live.users.set_active(admin, viewer.id, False)
     live.users.set_avatar(admin, admin.user_id, png((30, 120, 200)), "me.png")
+    # A webhook endpoint: the item changes below queue deliveries (they stay pending: see the end).
+    hook = EndpointDraft("http://127.0.0.1:9/ecomdesk", ["inventory.item.changed"], "ERP", allow_private=True)
+    live.webhooks.add_endpoint(admin, hook)
     item = live.inventory.table.page(admin, ListQuery(limit=5)).rows[0]
     # Text a spreadsheet would run as a formula, with quotes and a comma: exports neutralise and quote it.
     formula = ItemFields(
@@ -115,6 +120,10 @@ def _add_what_the_seed_lacks(live: Services, admin: Actor) -> None:
     live.settings.update_system_settings(admin, {"shop_name": "Demo Shop — Zürich & Co"})
     # The seed queues its example reports; generate them as the app's runner would.
     live.reports.run_pending("snapshot-test")
+    # One delivery attempt (port 9 refuses it): the delivery log has an attempt to compare; the
+    # delivery stays pending, waiting for its retry.
+    with WebhookDeliverer(live.ctx) as deliverer:
+        deliverer.run_next("snapshot-test")
 
 
 @contextmanager

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import io
 import itertools
+import socket
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import Engine, text
 
 from ecomdesk.db.catalog import BUILTIN_ROLES, PERMISSIONS
@@ -30,6 +32,8 @@ from ecomdesk.services.registry import Services
 from ecomdesk.services.reports import ReportRequest
 from ecomdesk.services.stock import Adjustment
 from ecomdesk.services.users import ProfileFields, UserFields
+from ecomdesk.services.webhook_delivery import WebhookDeliverer
+from ecomdesk.services.webhooks import EndpointDraft
 from tests.services.conftest import PASSWORD, MakeUser, png, role_id
 
 #: A role with no permission at all: "other user" targets hold it, so the guard against taking
@@ -46,6 +50,8 @@ class Env:
     make_user: MakeUser
     #: The services the call under test goes through (setup always uses the writable `services`).
     api: Services
+    #: A local SMTP server's port on 127.0.0.1 (`mail.send_test` sends to it).
+    smtp_port: int = 0
 
     def other(self, **kwargs: object) -> Actor:
         return self.make_user(NOBODY, **kwargs)
@@ -509,6 +515,161 @@ def _report_run(e: Env) -> Call:
     return lambda: e.api.reports.run_to_file(e.actor, _LOW_STOCK, None, out=io.BytesIO())
 
 
+# -- integrations: webhooks, e-mail, workers --
+
+_URLS = itertools.count(1)
+
+
+def _endpoint(e: Env) -> int:
+    """A fresh endpoint on loopback (allowed as private, so no DNS is asked), for an event no op
+    causes: only its test events queue deliveries."""
+    draft = EndpointDraft(
+        f"http://127.0.0.1:9/hook/{next(_URLS)}", ["report.failed"], "Matrix", allow_private=True
+    )
+    return e.services.webhooks.add_endpoint(e.admin, draft).endpoint.id
+
+
+def _dead_delivery(e: Env) -> int:
+    """A test event's delivery, dead after one refused attempt (port 9; at most one attempt)."""
+    endpoint = _endpoint(e)
+    e.services.webhooks.send_test(e.admin, endpoint)
+    with e.engine.begin() as conn:  # (not a setting the settings page offers)
+        conn.execute(
+            text(
+                "INSERT INTO settings (key, value) VALUES ('webhooks.max_attempts', '1') "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+            )
+        )
+    with WebhookDeliverer(e.services.ctx) as deliverer:
+        assert deliverer.run_pending("matrix")
+    page = e.services.webhooks.deliveries.page(e.admin, ListQuery(filters={"endpoint": endpoint}))
+    (row,) = page.rows
+    assert row.status == "dead", row
+    return row.id
+
+
+@op("webhooks.endpoints", _needs("integrations.manage"), READ)
+def _endpoints(e: Env) -> Call:
+    _endpoint(e)
+    return lambda: e.api.webhooks.endpoints(e.actor)
+
+
+@op("webhooks.endpoint", _needs("integrations.manage"), READ)
+def _endpoint_one(e: Env) -> Call:
+    endpoint = _endpoint(e)
+    return lambda: e.api.webhooks.endpoint(e.actor, endpoint)
+
+
+@op("webhooks.add_endpoint", _needs("integrations.manage"), WRITE)
+def _add_endpoint(e: Env) -> Call:
+    draft = EndpointDraft(f"http://127.0.0.1:9/new/{next(_URLS)}", ["user.created"], allow_private=True)
+    return lambda: e.api.webhooks.add_endpoint(e.actor, draft)
+
+
+@op("webhooks.update_endpoint", _needs("integrations.manage"), WRITE)
+def _update_endpoint(e: Env) -> Call:
+    endpoint = _endpoint(e)
+    draft = EndpointDraft(f"http://127.0.0.1:9/moved/{next(_URLS)}", ["*"], "Moved", allow_private=True)
+    return lambda: e.api.webhooks.update_endpoint(e.actor, endpoint, draft)
+
+
+@op("webhooks.rotate_secret", _needs("integrations.manage"), WRITE)
+def _rotate_secret(e: Env) -> Call:
+    endpoint = _endpoint(e)
+    return lambda: e.api.webhooks.rotate_secret(e.actor, endpoint)
+
+
+@op("webhooks.delete_endpoint", _needs("integrations.manage"), WRITE)
+def _delete_endpoint(e: Env) -> Call:
+    endpoint = _endpoint(e)
+    return lambda: e.api.webhooks.delete_endpoint(e.actor, endpoint)
+
+
+@op("webhooks.send_test", _needs("integrations.manage"), WRITE)
+def _webhook_test(e: Env) -> Call:
+    endpoint = _endpoint(e)
+    return lambda: e.api.webhooks.send_test(e.actor, endpoint)
+
+
+@op("webhooks.redeliver", _needs("integrations.manage"), WRITE)
+def _redeliver(e: Env) -> Call:
+    delivery = _dead_delivery(e)
+    return lambda: e.api.webhooks.redeliver(e.actor, delivery)
+
+
+@op("webhooks.delivery", _needs("integrations.manage"), READ)
+def _delivery(e: Env) -> Call:
+    delivery = _dead_delivery(e)
+    return lambda: e.api.webhooks.delivery(e.actor, delivery)
+
+
+@op("webhooks.attempts", _needs("integrations.manage"), READ)
+def _attempts(e: Env) -> Call:
+    delivery = _dead_delivery(e)
+    return lambda: e.api.webhooks.attempts(e.actor, delivery)
+
+
+_SENDERS = itertools.count(1)
+
+
+def _smtp_configured(e: Env) -> None:
+    """Plain SMTP to the local test server (allowed to a loopback host)."""
+    values = {
+        "host": "127.0.0.1",
+        "port": e.smtp_port,
+        "security": "none",
+        "from_address": "alerts@shop.example",
+    }
+    e.services.mail.update_smtp_settings(e.admin, values)
+
+
+@op("mail.smtp_settings", _needs("integrations.manage"), READ)
+def _smtp_settings(e: Env) -> Call:
+    return lambda: e.api.mail.smtp_settings(e.actor)
+
+
+@op("mail.update_smtp_settings", _needs("integrations.manage"), WRITE)
+def _update_smtp(e: Env) -> Call:
+    changes = {"from_address": f"alerts{next(_SENDERS)}@shop.example"}
+    return lambda: e.api.mail.update_smtp_settings(e.actor, changes)
+
+
+@op("mail.smtp_status", None, READ)
+def _smtp_status(e: Env) -> Call:
+    return lambda: e.api.mail.smtp_status(e.actor)
+
+
+@op("mail.preferences", None, READ)
+def _mail_preferences(e: Env) -> Call:
+    return lambda: e.api.mail.preferences(e.actor)
+
+
+@op("mail.set_preferences", None, WRITE)
+def _set_mail_preferences(e: Env) -> Call:
+    # Opted in to both (as if the role had lost a permission since): switching off is anyone's.
+    with e.engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE user_profiles SET email_low_stock_digest = true, email_report_ready = true "
+                "WHERE user_id = :id"
+            ),
+            {"id": e.actor.user_id},
+        )
+    return lambda: e.api.mail.set_preferences(e.actor, low_stock_digest=False, report_ready=False)
+
+
+@op("mail.send_test", _needs("integrations.manage"), WRITE)
+def _mail_test(e: Env) -> Call:
+    _smtp_configured(e)
+    # password="": the server wants no login, so this machine's keyring is not asked.
+    return lambda: e.api.mail.send_test(e.actor, "someone@shop.example", password="")
+
+
+@op("workers.status", None, READ)
+def _worker_status(e: Env) -> Call:
+    return lambda: e.api.workers.status(e.actor)
+
+
 # -- tables (grids and exports) --
 
 TABLE_READ = {
@@ -523,6 +684,7 @@ TABLE_READ = {
     "orders": _needs("analytics.read"),
     "order_lines": _needs("analytics.read"),
     "analytics_events": _needs("analytics.read"),
+    "webhook_deliveries": _needs("integrations.manage"),
 }
 
 
@@ -574,7 +736,24 @@ def _permissions_of(role: str) -> frozenset[str]:
     return frozenset() if role == NOBODY else frozenset({role})
 
 
-def _env(engine: Engine, services: Services, make_user: MakeUser, role: str) -> Env:
+@pytest.fixture(scope="module")
+def smtp_port() -> Iterator[int]:
+    """A local SMTP server that takes every message (`mail.send_test` needs a real exchange)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    controller = Controller(_Sink(), hostname="127.0.0.1", port=port)
+    controller.start()
+    yield port
+    controller.stop()
+
+
+class _Sink:
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        return "250 OK"
+
+
+def _env(engine: Engine, services: Services, make_user: MakeUser, role: str, smtp_port: int) -> Env:
     admin = make_user("admin", email="root@shop.example")
     services.roles.create_role(admin, NOBODY, frozenset())
     role_name = role
@@ -582,7 +761,7 @@ def _env(engine: Engine, services: Services, make_user: MakeUser, role: str) -> 
         role_name = f"only {role}"
         services.roles.create_role(admin, role_name, frozenset({role}))
     actor = make_user(role_name, email="actor@shop.example", first_name="Acting", last_name="Person")
-    return Env(services, engine, admin, actor, make_user, services)
+    return Env(services, engine, admin, actor, make_user, services, smtp_port)
 
 
 def test_the_matrix_covers_every_public_service_method() -> None:
@@ -598,6 +777,9 @@ def test_the_matrix_covers_every_public_service_method() -> None:
         ("orders", "OrderImport"),
         ("analytics", "AnalyticsService"),
         ("reports", "ReportService"),
+        ("webhooks", "WebhookService"),
+        ("mail", "MailService"),
+        ("workers", "WorkerService"),
     )
     for service_name, service in services:
         module_name = "inventory_import" if service_name == "importer" else service_name
@@ -609,8 +791,9 @@ def test_the_matrix_covers_every_public_service_method() -> None:
         }
         # Signing in and resuming are what make an actor (tested in test_auth); bootstrapping is
         # the database owner's, with no actor at all (test_cli); a report runner acts for each
-        # report's requester, checked when it generates (test_reports).
-        unacted = {"auth.authenticate", "auth.resume", "users.bootstrap_user"}
+        # report's requester, checked when it generates (test_reports). The webhook event types
+        # are a constant catalogue, read with no database and no actor (test_webhooks).
+        unacted = {"auth.authenticate", "auth.resume", "users.bootstrap_user", "webhooks.event_types"}
         missing = methods - covered - unacted - {"reports.run_next", "reports.run_pending"}
         assert not missing, f"add these to OPS: {sorted(missing)}"
     assert set(TABLE_READ) == set(Services.table_specs()), "add every table to TABLE_READ"
@@ -618,9 +801,9 @@ def test_the_matrix_covers_every_public_service_method() -> None:
 
 @pytest.mark.parametrize("role", ROLES)
 def test_each_call_is_allowed_or_refused_exactly_as_the_matrix_says(
-    role: str, engine: Engine, services: Services, make_user: MakeUser
+    role: str, engine: Engine, services: Services, make_user: MakeUser, smtp_port: int
 ) -> None:
-    env = _env(engine, services, make_user, role)
+    env = _env(engine, services, make_user, role, smtp_port)
     held = _permissions_of(role)
     assert env.services.users.get_user(env.admin, env.actor.user_id).role in (role, f"only {role}")
     wrong: list[str] = []
@@ -646,12 +829,12 @@ def test_each_call_is_allowed_or_refused_exactly_as_the_matrix_says(
 
 
 def test_read_only_mode_refuses_every_write_and_changes_nothing(
-    engine: Engine, services: Services, make_user: MakeUser
+    engine: Engine, services: Services, make_user: MakeUser, smtp_port: int
 ) -> None:
-    env = _env(engine, services, make_user, "admin")
+    env = _env(engine, services, make_user, "admin", smtp_port)
     read_only = Services.from_context(ServiceContext(engine, read_only=True, clock=services.ctx.clock))
     for op in OPS:
-        call = op.prepare(Env(services, engine, env.admin, env.actor, make_user, read_only))
+        call = op.prepare(Env(services, engine, env.admin, env.actor, make_user, read_only, smtp_port))
         before = fingerprint(engine)
         if op.writes is WRITE:
             with pytest.raises(ReadOnlyError):

@@ -68,6 +68,7 @@ SEARCHES = {
     "orders": "c00",
     "order_lines": "a",
     "analytics_events": "page",
+    "webhook_deliveries": "inventory",
 }
 
 
@@ -317,6 +318,27 @@ def _inventory_preview(services: Services, actor: Actor, _tmp: Path) -> Any:
     return services.importer.preview(actor, out.getvalue().encode(), "items.csv")
 
 
+def _delivery_ids(services: Services, actor: Actor) -> list[int]:
+    ids = [row.id for row in services.webhooks.deliveries.page(actor, ListQuery()).rows]
+    assert ids, "the shop's endpoint has deliveries"
+    return ids
+
+
+def _attempted(services: Services, actor: Actor) -> list[int]:
+    """Deliveries with an attempt logged (the shop's first one was refused once)."""
+    rows = services.webhooks.deliveries.page(actor, ListQuery()).rows
+    ids = [row.id for row in rows if row.attempts]
+    assert ids, "the shop fixture makes one attempt"
+    return ids
+
+
+def _worker_status(services: Services, actor: Actor, _tmp: Path) -> Any:
+    """Nobody works on a snapshot, and no worker runs beside these tests: both sides say so in the
+    same words, measured against the same clock."""
+    status = services.workers.status(actor)
+    return status, status.summary()
+
+
 SERVICE_READS: list[Read] = [
     Read("auth.list_sessions", "mine", lambda s, a, _t: s.auth.list_sessions(a)),
     Read(
@@ -415,6 +437,33 @@ SERVICE_READS: list[Read] = [
     ),
     Read("reports.save", "every completed report", _saved),
     Read("importer.preview", "new, changed, archived and bad rows", _inventory_preview),
+    Read("webhooks.event_types", "all", lambda s, a, _t: s.webhooks.event_types()),
+    Read("webhooks.endpoints", "all", lambda s, a, _t: s.webhooks.endpoints(a)),
+    Read(
+        "webhooks.endpoint",
+        "each, and one that is gone",
+        lambda s, a, _t: [
+            *(s.webhooks.endpoint(a, row.id) for row in s.webhooks.endpoints(a)),
+            _refusal(lambda: s.webhooks.endpoint(a, 987_654)),
+        ],
+    ),
+    Read(
+        "webhooks.delivery",
+        "every delivery, with its body",
+        lambda s, a, _t: [s.webhooks.delivery(a, i) for i in _delivery_ids(s, a)],
+    ),
+    Read(
+        "webhooks.attempts",
+        "of attempted deliveries, and of one that is gone",
+        lambda s, a, _t: [
+            *(s.webhooks.attempts(a, i) for i in _attempted(s, a)),
+            _refusal(lambda: s.webhooks.attempts(a, 987_654)),
+        ],
+    ),
+    Read("mail.smtp_settings", "the shop's", lambda s, a, _t: s.mail.smtp_settings(a)),
+    Read("mail.smtp_status", "this machine's", lambda s, a, _t: s.mail.smtp_status(a)),
+    Read("mail.preferences", "mine", lambda s, a, _t: s.mail.preferences(a)),
+    Read("workers.status", "nobody working", _worker_status),
     *(
         Read("reports.run_to_file", f"run {kind} as {fmt}", _run_to_file(kind, fmt))
         for kind in sorted(REPORT_KINDS)
@@ -444,6 +493,9 @@ WRITES = frozenset({
     "reports.request", "reports.rerun", "reports.delete", "reports.run_next", "reports.run_pending",
     "changes.prune",
     "snapshots.create",
+    "webhooks.add_endpoint", "webhooks.update_endpoint", "webhooks.rotate_secret",
+    "webhooks.delete_endpoint", "webhooks.send_test", "webhooks.redeliver",
+    "mail.update_smtp_settings", "mail.set_preferences", "mail.send_test",
 })  # fmt: skip
 
 

@@ -29,6 +29,7 @@ from ecomdesk.services.registry import Services
 from ecomdesk.services.reports import ReportRequest
 from ecomdesk.services.stock import Adjustment
 from ecomdesk.services.users import ProfileFields, UserFields
+from ecomdesk.services.webhooks import EndpointDraft
 from tests.services.snapshot_shop import ADMIN_EMAIL, MANAGER_EMAIL, Shop, png, sha256, snapshot_shop
 from tests.services.test_snapshot_reads import FEED_READS, WRITES
 
@@ -87,6 +88,17 @@ def _update_item(services: Services, actor: Actor, _tmp: Path) -> Any:
     item = _item(services, actor)
     fields = ItemFields(item.sku, item.name + " II", item.category, item.supplier, item.price, item.cost, 5)
     return services.inventory.update_item(actor, item.id, fields, expected_version=item.version)
+
+
+def _endpoint_id(services: Services, actor: Actor) -> int:
+    return services.webhooks.endpoints(actor)[0].id
+
+
+def _delivery_id(services: Services, actor: Actor) -> int:
+    return services.webhooks.deliveries.page(actor, ListQuery(limit=1)).rows[0].id
+
+
+HOOK = EndpointDraft("http://127.0.0.1:8/fair", ["user.created"], "Fair", allow_private=True)
 
 
 def _device_id(services: Services, actor: Actor) -> int:
@@ -156,6 +168,20 @@ WRITE_CALLS: dict[str, Write] = {
     "reports.run_next": lambda s, a, _t: s.reports.run_next("snapshot-runner"),
     "reports.run_pending": lambda s, a, _t: s.reports.run_pending("snapshot-runner"),
     "snapshots.create": lambda s, a, tmp: s.snapshots.create(a, tmp / "again.ecomsnap"),
+    "webhooks.add_endpoint": lambda s, a, _t: s.webhooks.add_endpoint(a, HOOK),
+    "webhooks.update_endpoint": lambda s, a, _t: s.webhooks.update_endpoint(a, _endpoint_id(s, a), HOOK),
+    "webhooks.rotate_secret": lambda s, a, _t: s.webhooks.rotate_secret(a, _endpoint_id(s, a)),
+    "webhooks.delete_endpoint": lambda s, a, _t: s.webhooks.delete_endpoint(a, _endpoint_id(s, a)),
+    "webhooks.send_test": lambda s, a, _t: s.webhooks.send_test(a, _endpoint_id(s, a)),
+    # (Live, a pending delivery is refused as still being sent; the snapshot refuses first.)
+    "webhooks.redeliver": lambda s, a, _t: s.webhooks.redeliver(a, _delivery_id(s, a)),
+    "mail.update_smtp_settings": lambda s, a, _t: s.mail.update_smtp_settings(
+        a, {"host": "127.0.0.1", "security": "none", "from_address": "alerts@demo.shop"}
+    ),
+    "mail.set_preferences": lambda s, a, _t: s.mail.set_preferences(
+        a, low_stock_digest=True, report_ready=True
+    ),
+    "mail.send_test": lambda s, a, _t: s.mail.send_test(a, "fair@demo.shop", password=""),
 }
 
 

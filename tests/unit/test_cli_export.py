@@ -90,7 +90,8 @@ def test_an_unknown_view_or_column_is_a_clear_error(
     assert _export(monkeypatch, shop, "invoices", "--out", str(out)) == 2
     assert (
         "no view named 'invoices' (views: users, roles, inventory, stock_movements, reports, activity, "
-        "sales_metrics, customer_metrics, orders, order_lines, analytics_events)" in capsys.readouterr().err
+        "webhook_deliveries, sales_metrics, customer_metrics, orders, order_lines, analytics_events)"
+        in capsys.readouterr().err
     )
     assert _export(monkeypatch, shop, "users", "--out", str(out), "--columns", "email,password_hash") == 1
     assert "columns: Unknown column: password_hash." in capsys.readouterr().err

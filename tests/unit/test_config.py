@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ecomdesk.bootstrap import ConfigurationError, resolve_database_url
@@ -71,3 +73,27 @@ def test_libpq_urls_keep_any_password_and_user_name_intact(password: str | None)
     )
     parsed = conninfo_to_dict(libpq_url(url))
     assert (parsed["user"], parsed.get("password"), parsed["host"]) == ("shop staff", password, "db")
+
+
+def test_the_worker_command_names_every_worker_secret() -> None:
+    from ecomdesk.cli_worker import SECRET_NAMES
+    from ecomdesk.config import WORKER_SECRETS
+
+    assert sorted(SECRET_NAMES) == sorted(WORKER_SECRETS)
+
+
+def test_a_worker_secret_comes_from_the_environment_then_systemd_then_the_keyring(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from ecomdesk.config import worker_secret
+
+    for variable in ("ECOMDESK_SMTP_PASSWORD", "CREDENTIALS_DIRECTORY"):
+        monkeypatch.delenv(variable, raising=False)
+    assert worker_secret("smtp-password") is None
+    SecretStore().set("worker:smtp-password", "from-the-keyring")
+    assert worker_secret("smtp-password") == "from-the-keyring"
+    (tmp_path / "smtp-password").write_text("from-systemd\n", encoding="utf-8")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    assert worker_secret("smtp-password") == "from-systemd"
+    monkeypatch.setenv("ECOMDESK_SMTP_PASSWORD", "from-the-environment")
+    assert worker_secret("smtp-password") == "from-the-environment"
