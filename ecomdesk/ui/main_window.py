@@ -364,7 +364,7 @@ class MainWindow(QMainWindow):
             self.view_menu.insertAction(self._pages_end, action)
             self.page_actions[spec.key] = action
         widest = max((self.fontMetrics().horizontalAdvance(s.title) for s in self.specs), default=em * 8)
-        self._sidebar.setFixedWidth(max(widest + em * 6, em * 13))
+        self._sidebar.setFixedWidth(max(widest + em * 13 // 2, em * 13))
 
     @property
     def current_key(self) -> str | None:

@@ -11,21 +11,25 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Final
 
 from PySide6.QtCore import QSettings, QSize
 from PySide6.QtWidgets import QApplication, QWidget
+from sqlalchemy import text
 
 from ecomdesk.config import ConnectionProfile, ProfileStore, SecretStore
 from ecomdesk.connect import DEMO_ACCOUNTS, DEMO_PASSWORD, close_services, open_services, sign_in
 from ecomdesk.db.models import MovementKind
 from ecomdesk.logs import log_file
+from ecomdesk.services import events
 from ecomdesk.services.analytics import Granularity, Preset
 from ecomdesk.services.audit import ActivityRow, ChangeKind
 from ecomdesk.services.context import Actor
@@ -35,6 +39,8 @@ from ecomdesk.services.listing import ListQuery
 from ecomdesk.services.registry import Services
 from ecomdesk.services.reports import ReportRequest
 from ecomdesk.services.snapshots import SnapshotInfo
+from ecomdesk.services.webhook_delivery import WebhookDeliverer
+from ecomdesk.services.webhooks import EndpointDraft
 from ecomdesk.ui.app import Shell, application
 from ecomdesk.ui.connection import DEMO_LABEL, ProfileDialog, Target
 from ecomdesk.ui.crash import Crash, CrashDialog, unexpected_text
@@ -44,6 +50,8 @@ from ecomdesk.ui.main_window import MainWindow
 from ecomdesk.ui.pages import import_dialog
 from ecomdesk.ui.pages.activity import ActivityPage
 from ecomdesk.ui.pages.dashboard import DashboardPage
+from ecomdesk.ui.pages.endpoint_dialogs import SecretDialog
+from ecomdesk.ui.pages.integrations import IntegrationsPage
 from ecomdesk.ui.pages.inventory import InventoryPage
 from ecomdesk.ui.pages.inventory_import import ImportDialog
 from ecomdesk.ui.pages.reports import ReportsPage
@@ -422,6 +430,149 @@ def _reports(window: MainWindow, camera: Camera, runner: TaskRunner) -> list[int
     return [done.id, waiting.id]
 
 
+#: What the screenshots' receiver answers, request after request (the deliverer takes due jobs
+#: oldest first): the 1st event delivered at once; the 2nd failing twice, then taken; the 3rd gone
+#: for good (a 4xx is final); the 4th failing and still being retried.
+RECEIVER_ANSWERS: Final = (
+    (200, '{"received": true}'),
+    (500, "Internal Server Error: order sync is restarting"),
+    (410, "Gone: this hook was retired, use /v2/hooks"),
+    (502, "Bad Gateway"),
+    (503, "Service Unavailable: try again in a minute"),
+    (502, "Bad Gateway"),
+    (200, '{"received": true}'),
+)
+#: Requests per round of `RECEIVER_ANSWERS`: each event once, then the two retries, then the
+#: 2nd event's third try (retries are made due between rounds, not within one).
+DELIVERY_ROUNDS: Final = (4, 2, 1)
+#: The events photographed: (sku, item name, available, reorder level).
+SAMPLE_EVENTS: Final = (
+    ("GARD-1042", "Rain barrel 200 l", 3, 10),
+    ("KITC-2210", "Espresso cups, set of 4", 2, 8),
+    ("LIGH-0310", "Desk lamp, brass", 0, 5),
+    ("GARD-1077", "Pruning shears", 4, 12),
+)
+
+
+class _Receiver:
+    """A webhook receiver on this machine for the photographs: answers each request with the
+    next of `RECEIVER_ANSWERS` (then 200), in a thread of its own."""
+
+    def __init__(self) -> None:
+        answers = list(RECEIVER_ANSWERS)
+        lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # one segment per answer: no 40 ms delayed-ACK stall
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with lock:
+                    status, text = answers.pop(0) if answers else (200, "ok")
+                body = text.encode("utf-8")
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:  # the base class's name
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://localhost:{self.server.server_address[1]}/hooks/ecomdesk"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+def _integrations(window: MainWindow, camera: Camera, runner: TaskRunner) -> list[int]:
+    """The Integrations page with real deliveries to a receiver on this machine — delivered,
+    retrying and dead, the selected one's attempts with their status codes — the endpoint form
+    refusing an office address, the secret shown once, and the e-mail tab. Returns the endpoints
+    made here, which the caller removes once the page is photographed (with their deliveries)."""
+    page = window.current_page
+    if not isinstance(page, IntegrationsPage):
+        return []
+    services, actor = page.session.services, page.session.actor
+    receiver = _Receiver()
+    try:
+        draft = EndpointDraft(
+            receiver.url,
+            ("inventory.low_stock", "report.completed"),
+            "Warehouse order sync",
+            allow_private=True,
+        )
+        created = services.webhooks.add_endpoint(actor, draft)
+        endpoint_id = created.endpoint.id
+        for sku, name, available, level in SAMPLE_EVENTS:
+            data = {"sku": sku, "name": name, "available": available, "reorder_level": level}
+            with services.ctx.write(None, None) as uow:  # as the stock change that caused it would
+                events.emit(uow.session, "inventory.low_stock", data, at=uow.now)
+        # A tool's shortcut: delivered here, not by a worker, with each retry made due at once.
+        with WebhookDeliverer(services.ctx, read_timeout=5.0) as deliverer:
+            for requests in DELIVERY_ROUNDS:
+                with services.ctx.engine.begin() as conn:
+                    conn.execute(
+                        text(
+                            "UPDATE jobs SET run_after = now() WHERE queue = 'webhook' AND status = 'queued' "
+                            "AND (payload ->> 'delivery_id')::bigint IN "
+                            "(SELECT id FROM webhook_deliveries WHERE endpoint_id = :endpoint)"
+                        ),
+                        {"endpoint": endpoint_id},
+                    )
+                for _ in range(requests):
+                    deliverer.run_next("screenshots")
+    finally:
+        receiver.close()
+    page.refresh()
+    wait_until(lambda: page.endpoint_model.row_of(endpoint_id) is not None, "the endpoint in the list")
+    page.select_endpoint(endpoint_id)
+    model = page.grid.model
+    wait_until(
+        lambda: model.query.filters.get("endpoint") == endpoint_id and model.is_loaded and not model.is_busy,
+        "the endpoint's delivery log",
+    )
+    loaded = list(model.loaded_records(0, model.rowCount() - 1))
+    most = max(loaded, key=lambda pair: pair[1].attempts, default=(0, None))[0]
+    page.grid.view.selectRow(most)
+    wait_until(lambda: page.panel.delivery is not None, "the delivery's attempts")
+    settle(runner, "the delivery's attempts")
+
+    dialog = page.add_endpoint()
+    if dialog is not None:
+        dialog.url.setText("http://192.168.1.20/erp/hooks")
+        dialog.description.setText("ERP in the back office")
+        for name in ("inventory.low_stock", "order.ingested"):
+            dialog.events.boxes[name].setChecked(True)
+        dialog.save()
+        wait_until(lambda: bool(dialog.fields["url"].message), "the refused URL")
+        settle(runner, "the refused URL")
+        camera.shoot(dialog, "endpoint-dialog-error")
+        dialog.close()
+        dialog.deleteLater()
+    secret = SecretDialog(created.endpoint.url, created.secret, parent=page)
+    secret.show()
+    camera.shoot(secret, "endpoint-secret")
+    secret.close()
+    secret.deleteLater()
+    page.tabs.setCurrentIndex(1)
+    settle(runner, "the e-mail settings")
+    camera.shoot(window, "integrations-email")
+    page.tabs.setCurrentIndex(0)
+    settle(runner, "the delivery log")
+    return [endpoint_id]
+
+
 def _activity(window: MainWindow, camera: Camera, runner: TaskRunner) -> None:
     """The activity page with an entry that changed some fields and kept others selected, and its
     before/after on its own."""
@@ -509,10 +660,13 @@ def _main_window(shell: Shell, camera: Camera, actor: Actor) -> None:
         if key == "activity":
             _activity(window, camera, shell.runner)
         made = _reports(window, camera, shell.runner) if key == "reports" else []
+        endpoints = _integrations(window, camera, shell.runner) if key == "integrations" else []
         camera.shoot(window, key)
         if made:  # the demo keeps only its own reports
             shell.services.reports.delete(actor, made)
             window.report_runner.start()
+        for endpoint_id in endpoints:  # and no endpoint of the photographs
+            shell.services.webhooks.delete_endpoint(actor, endpoint_id)
     window.show_page(window.page_keys()[0])
     window.messages.show_error(Unavailable("The database cannot be reached right now. Nothing was changed."))
     window.session.set_state(ConnectionState.RECONNECTING)

@@ -32,7 +32,7 @@ from ecomdesk.ui.tasks import TaskRunner
 from tests.services.conftest import PASSWORD, Staff
 from tests.ui.desktop import opened_urls
 
-ALL = ["dashboard", "users", "roles", "inventory", "reports", "activity", "settings"]
+ALL = ["dashboard", "users", "roles", "inventory", "reports", "activity", "integrations", "settings"]
 
 OpenWindow = Callable[..., MainWindow]
 
@@ -98,7 +98,7 @@ def test_a_viewer_sees_only_the_pages_their_role_allows(open_window: OpenWindow,
 
 def test_an_admin_sees_every_page_and_a_manager_all_but_roles(open_window: OpenWindow, staff: Staff) -> None:
     assert open_window(staff.admin).page_keys() == ALL
-    assert open_window(staff.manager).page_keys() == [k for k in ALL if k != "roles"]
+    assert open_window(staff.manager).page_keys() == [k for k in ALL if k not in ("roles", "integrations")]
 
 
 def test_pages_are_built_on_first_visit(open_window: OpenWindow, staff: Staff) -> None:

@@ -75,7 +75,7 @@ def test_signed_in_with_user_every_page_opens_and_nothing_but_the_sign_in_is_wri
     assert code == 0, out
     steps = _steps(out)
     page_steps = [f"page {spec.key}" for spec in pages.pages_for(admin)]
-    assert len(page_steps) == 7  # an administrator sees every page
+    assert len(page_steps) == len(pages.page_specs())  # an administrator sees every page
     ok = [name for status, name in steps if status == "ok"]
     assert ok == [*SIGNED_IN_STEPS, *page_steps, *CLOSING_STEPS]
     assert ("info", "launch → login window") in steps
@@ -199,7 +199,7 @@ def test_an_exception_in_a_slot_fails_the_step_it_happened_in_with_its_traceback
 
     out = capsys.readouterr().out
     assert code == 1
-    assert _steps(out)[-2:] == [("ok", "page activity"), ("FAIL", "page settings")]
+    assert _steps(out)[-2:] == [("ok", "page integrations"), ("FAIL", "page settings")]
     assert "an exception reached sys.excepthook: RuntimeError: the settings page broke" in out
     logged = log_file().read_text(encoding="utf-8")
     assert "Traceback" in logged and "the settings page broke" in logged

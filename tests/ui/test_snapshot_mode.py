@@ -38,6 +38,7 @@ from ecomdesk.services.errors import SnapshotError
 from ecomdesk.services.inventory import ItemFields
 from ecomdesk.services.registry import Services
 from ecomdesk.services.reports import ReportRequest
+from ecomdesk.services.webhooks import EndpointDraft
 from ecomdesk.ui.app import Shell
 from ecomdesk.ui.errors import describe
 from ecomdesk.ui.grid.format import datetime_text
@@ -62,7 +63,7 @@ from tests.services.conftest import Staff
 WAIT_MS = 20_000
 SHOP = "Corner Shop"
 PASSPHRASE = "blue kettle at noon"
-ALL_PAGES = ["dashboard", "users", "roles", "inventory", "reports", "activity", "settings"]
+ALL_PAGES = ["dashboard", "users", "roles", "inventory", "reports", "activity", "integrations", "settings"]
 
 
 def sha256(path: Path) -> str:
@@ -98,6 +99,10 @@ def shop(services: Services, staff: Staff, engine: Engine) -> Services:
         metrics.refresh(conn, days={day}, customer_ids={"c0", "c1"})
     services.reports.request(staff.manager, ReportRequest("inventory-valuation"))
     services.reports.run_pending("tests")
+    # A webhook endpoint with a delivery waiting (nobody sends it: the log's row is all it takes).
+    endpoint = EndpointDraft("http://127.0.0.1:9/hooks", ("*",), allow_private=True)
+    endpoint_id = services.webhooks.add_endpoint(staff.admin, endpoint).endpoint.id
+    services.webhooks.send_test(staff.admin, endpoint_id)
     return services
 
 
@@ -182,7 +187,7 @@ READ_ACTIONS = frozenset(
     {
         # the window: menus, pages, theme, help, the snapshot's own
         "File", "View", "Help", "Theme", "Light", "Dark", "Follow the system",
-        "Dashboard", "Users", "Roles", "Inventory", "Reports", "Activity", "Settings",
+        "Dashboard", "Users", "Roles", "Inventory", "Reports", "Activity", "Integrations", "Settings",
         "Refresh", "Find", "Quit", "About ecomdesk", "Open log folder",
         "Open snapshot…", "Close snapshot", "Switch connection…", "Details…",
         "Ada Admin (admin)", "My profile and devices…",

@@ -171,6 +171,10 @@ _REGISTRY: dict[str, PageSpec] = {
             "activity", "Activity", "audit.read", "activity",
             "Who changed what and when, across the whole shop.",
         ),
+        _spec(
+            "integrations", "Integrations", "integrations.manage", "integrations",
+            "Webhooks to the shop's other systems, their delivery log, and the e-mail server for alerts.",
+        ),
         replace(
             _spec("settings", "Settings", None, "settings", "Your preferences and the shop's settings."),
             factory=_lazy("ecomdesk.ui.pages.settings", "SettingsPage"),
@@ -191,6 +195,9 @@ _REGISTRY["reports"] = replace(
 )
 _REGISTRY["activity"] = replace(
     _REGISTRY["activity"], factory=_lazy("ecomdesk.ui.pages.activity", "ActivityPage")
+)
+_REGISTRY["integrations"] = replace(
+    _REGISTRY["integrations"], factory=_lazy("ecomdesk.ui.pages.integrations", "IntegrationsPage")
 )
 
 

@@ -26,12 +26,14 @@ from PySide6.QtWidgets import (
 )
 
 from ecomdesk.services.errors import Conflict, ValidationError
+from ecomdesk.services.mail import EmailPreferences, SmtpStatus
 from ecomdesk.services.settings import INT_LIMITS, MAX_SHOP_NAME, SystemSettings
-from ecomdesk.ui.errors import not_saved
+from ecomdesk.ui.errors import describe, not_saved
 from ecomdesk.ui.forms import Field, StatusKind, StatusLine, clear_errors, show_errors
 from ecomdesk.ui.permissions import READ_ONLY
 from ecomdesk.ui.preferences import REFRESH_RANGE_S, Preferences, ThemeMode
 from ecomdesk.ui.session import AppSession
+from ecomdesk.ui.widgets import hint
 
 #: Field → (label, suffix, accessible description) of the shop's integer settings, in form order.
 _NUMBERS: dict[str, tuple[str, str, str]] = {
@@ -308,11 +310,133 @@ class ShopSettingsBox(QGroupBox):
         self.status.say(text, kind)
 
 
+class EmailAlertsBox(QGroupBox):
+    """This person's alert e-mails (kept in the database, so they follow them to any computer);
+    each tick is saved at once. Says when the shop's mail server is not set up, since a ticked box
+    then sends nothing."""
+
+    def __init__(self, session: AppSession, parent: QWidget | None = None) -> None:
+        super().__init__("Your e-mail alerts", parent)
+        self.setObjectName("emailAlertsBox")
+        self._session = session
+        self.loaded: EmailPreferences | None = None
+        self.smtp: SmtpStatus | None = None
+        self.digest = QCheckBox("E-mail me the daily low-stock digest", self)
+        self.digest.setAccessibleName("E-mail me the daily low-stock digest")
+        self.report_ready = QCheckBox("E-mail me when my report is ready", self)
+        self.report_ready.setAccessibleName("E-mail me when my report is ready")
+        self.address = hint("", self)
+        self.smtp_hint = hint("", self)
+        self.smtp_hint.setObjectName("hint")
+        self.smtp_hint.hide()
+        self.status = StatusLine(self)
+        self.status.setAccessibleName("E-mail alerts status")
+        self.fields = {
+            "low_stock_digest": Field(self.digest, self),
+            "report_ready": Field(self.report_ready, self),
+        }
+        box = QVBoxLayout(self)
+        box.addWidget(self.fields["low_stock_digest"])
+        box.addWidget(self.fields["report_ready"])
+        box.addWidget(self.address)
+        box.addWidget(self.smtp_hint)
+        box.addWidget(self.status)
+        self.digest.toggled.connect(lambda _on: self.save())
+        self.report_ready.toggled.connect(lambda _on: self.save())
+        if session.read_only:
+            self.status.say(READ_ONLY)
+        self.setEnabled(False)  # until loaded
+
+    def reload(self) -> None:
+        services, actor = self._session.services, self._session.actor
+
+        def read(_control: object) -> tuple[EmailPreferences, SmtpStatus]:
+            return services.mail.preferences(actor), services.mail.smtp_status(actor)
+
+        self._session.runner.submit(
+            read,
+            on_done=lambda found: self._loaded(*found),
+            on_error=lambda error: self.status.say(describe(error).text, "error"),
+            key=f"settings.alerts.load.{id(self)}",
+            owner=self,
+            description="load your e-mail alerts",
+        )
+
+    def _loaded(self, preferences: EmailPreferences, smtp: SmtpStatus) -> None:
+        self.smtp = smtp
+        self.show_preferences(preferences)
+        if not smtp.configured:
+            who = (
+                "Set it up on the Integrations page (E-mail)."
+                if self._session.actor.can("integrations.manage")
+                else "Ask an administrator to set it up."
+            )
+            self.smtp_hint.setText(f"The shop's e-mail server is not set up yet, so no alert is sent. {who}")
+        self.smtp_hint.setVisible(not smtp.configured)
+
+    def show_preferences(self, preferences: EmailPreferences) -> None:
+        self.loaded = preferences
+        for box, on, may, why in (
+            (
+                self.digest,
+                preferences.low_stock_digest,
+                preferences.may_have_digest,
+                "Your role cannot see the inventory, so it gets no low-stock digest.",
+            ),
+            (
+                self.report_ready,
+                preferences.report_ready,
+                preferences.may_have_report_ready,
+                "Your role cannot open reports, so it gets no report e-mails.",
+            ),
+        ):
+            box.blockSignals(True)
+            box.setChecked(on)
+            box.blockSignals(False)
+            box.setEnabled((may or on) and not self._session.read_only)
+            box.setToolTip("" if may else why)
+        self.address.setText(f"Sent to {preferences.email}.")
+        clear_errors(self.fields)
+        self.setEnabled(True)
+
+    def save(self) -> None:
+        if self.loaded is None or self._session.read_only:
+            return
+        services, actor = self._session.services, self._session.actor
+        digest, ready = self.digest.isChecked(), self.report_ready.isChecked()
+        self.status.say("Saving…")
+        self._session.runner.submit(
+            lambda _control: services.mail.set_preferences(
+                actor, low_stock_digest=digest, report_ready=ready
+            ),
+            on_done=self._saved,
+            on_error=self._save_failed,
+            key=f"settings.alerts.save.{id(self)}",
+            owner=self,
+            description="save your e-mail alerts",
+        )
+
+    def _saved(self, preferences: EmailPreferences) -> None:
+        self.show_preferences(preferences)
+        self.status.say("Saved.", "success")
+
+    def _save_failed(self, error: BaseException) -> None:
+        """The boxes go back to what is saved; the message says why."""
+        if self.loaded is not None:
+            self.show_preferences(self.loaded)
+        if isinstance(error, ValidationError):
+            rest = show_errors(self.fields, error)
+            self.status.say(" ".join(["Nothing was saved.", *rest]), "error")
+        else:
+            self.status.say(not_saved(error), "error")
+            self._session.runner.failed.emit(error, None)  # the message bar and the reconnect probe
+
+
 class SettingsPage(QScrollArea):
     """Both sections in one scrolling column of readable width."""
 
     #: The main window refreshes the page when one of these tables changed (`ui.live`).
-    watches = frozenset({"settings"})
+    watches = frozenset({"settings", "user_profiles"})
 
     def __init__(self, session: AppSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -322,9 +446,11 @@ class SettingsPage(QScrollArea):
         body = QWidget(self)
         column = QVBoxLayout(body)
         self.preferences = PreferencesBox(session, body)
+        self.alerts = EmailAlertsBox(session, body)
         self.shop = ShopSettingsBox(session, body)
         column.addWidget(_title("Settings", body))
         column.addWidget(self.preferences)
+        column.addWidget(self.alerts)
         column.addWidget(self.shop)
         column.addStretch(1)
         body.setMaximumWidth(body.fontMetrics().horizontalAdvance("M") * 44)
@@ -339,6 +465,8 @@ class SettingsPage(QScrollArea):
 
     def refresh(self) -> None:
         self.shop.reload()
+        self.alerts.reload()
 
     def page_shown(self) -> None:
         self.shop.reload()
+        self.alerts.reload()
