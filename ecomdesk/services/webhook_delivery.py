@@ -194,8 +194,6 @@ class WebhookDeliverer:
     One `httpx.Client` per deliverer, so deliveries to the same receiver reuse their connection;
     `close()` (or `with`) ends it when the deliverer built it."""
 
-    queue: Final = QUEUE
-
     def __init__(
         self,
         ctx: ServiceContext,
@@ -208,8 +206,11 @@ class WebhookDeliverer:
         total_timeout: float = TOTAL_TIMEOUT,
         lease: dt.timedelta = LEASE,
         clock: Callable[[], float] = time.time,
+        queue: str = QUEUE,
     ) -> None:
         self.ctx = ctx
+        #: The jobs queue drained: the shop's `webhook`, or a private one (the screenshots' own).
+        self.queue = queue
         self.jobs = JobQueue(ctx.engine, lease=lease, read_only=ctx.read_only)
         self.resolve = resolve
         self.rng = rng if rng is not None else random.Random()
@@ -239,7 +240,7 @@ class WebhookDeliverer:
         if self.ctx.read_only:
             raise ReadOnlyError("This is a read-only copy: it sends no webhooks.")
         with database_errors():
-            job = self.jobs.claim(QUEUE, worker)
+            job = self.jobs.claim(self.queue, worker)
             if job is None:
                 return None
             started = self._start(job)

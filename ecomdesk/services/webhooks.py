@@ -323,7 +323,8 @@ class WebhookService:
             ids = select(_D.id).where(_D.endpoint_id == endpoint_id)
             uow.session.execute(
                 delete(Job).where(
-                    Job.queue == events.QUEUE,
+                    # Any queue a delivery job may be in (`webhook`, or a tool's own: the screenshots').
+                    Job.queue.startswith(events.QUEUE),
                     Job.status == "queued",
                     Job.payload["delivery_id"].as_integer().in_(ids.scalar_subquery()),
                 )

@@ -495,6 +495,10 @@ class _Receiver:
         self.thread.join(5)
 
 
+#: The private job queue of the screenshots' sample deliveries.
+_SCREENSHOT_QUEUE = "webhook:screenshots"
+
+
 def _integrations(window: MainWindow, camera: Camera, runner: TaskRunner) -> list[int]:
     """The Integrations page with real deliveries to a receiver on this machine — delivered,
     retrying and dead, the selected one's attempts with their status codes — the endpoint form
@@ -514,21 +518,23 @@ def _integrations(window: MainWindow, camera: Camera, runner: TaskRunner) -> lis
         )
         created = services.webhooks.add_endpoint(actor, draft)
         endpoint_id = created.endpoint.id
+        # Sample events for this endpoint only (never the shop's real receivers), whose jobs go to a
+        # queue of their own: no worker takes them, and the deliverer below takes nothing else.
         for sku, name, available, level in SAMPLE_EVENTS:
             data = {"sku": sku, "name": name, "available": available, "reorder_level": level}
             with services.ctx.write(None, None) as uow:  # as the stock change that caused it would
-                events.emit(uow.session, "inventory.low_stock", data, at=uow.now)
-        # A tool's shortcut: delivered here, not by a worker, with each retry made due at once.
-        with WebhookDeliverer(services.ctx, read_timeout=5.0) as deliverer:
+                events.emit(uow.session, "inventory.low_stock", data, at=uow.now, endpoint_id=endpoint_id)
+        with WebhookDeliverer(services.ctx, read_timeout=5.0, queue=_SCREENSHOT_QUEUE) as deliverer:
             for requests in DELIVERY_ROUNDS:
                 with services.ctx.engine.begin() as conn:
+                    # Each retry made due at once, and (first round) the jobs moved to that queue.
                     conn.execute(
                         text(
-                            "UPDATE jobs SET run_after = now() WHERE queue = 'webhook' AND status = 'queued' "
-                            "AND (payload ->> 'delivery_id')::bigint IN "
+                            "UPDATE jobs SET run_after = now(), queue = :queue WHERE status = 'queued' "
+                            "AND queue IN ('webhook', :queue) AND (payload ->> 'delivery_id')::bigint IN "
                             "(SELECT id FROM webhook_deliveries WHERE endpoint_id = :endpoint)"
                         ),
-                        {"endpoint": endpoint_id},
+                        {"endpoint": endpoint_id, "queue": _SCREENSHOT_QUEUE},
                     )
                 for _ in range(requests):
                     deliverer.run_next("screenshots")
