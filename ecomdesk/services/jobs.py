@@ -20,9 +20,9 @@ import datetime as dt
 import os
 import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -52,6 +52,21 @@ class ClaimedJob:
     def exhausted(self) -> bool:
         """Claimed more often than `MAX_ATTEMPTS`: earlier runners died while working on it."""
         return self.attempts > MAX_ATTEMPTS
+
+
+T = TypeVar("T")
+
+
+def drain(run_next: Callable[[], T | None], limit: int | None = None) -> list[T]:
+    """Run a handler's `run_next` until nothing is due (or `limit` jobs): what `--once` and the
+    tests do with a queue."""
+    outcomes: list[T] = []
+    while limit is None or len(outcomes) < limit:
+        outcome = run_next()
+        if outcome is None:
+            break
+        outcomes.append(outcome)
+    return outcomes
 
 
 def runner_name(what: str) -> str:

@@ -57,7 +57,7 @@ from ecomdesk.services.analytics import shop_settings
 from ecomdesk.services.context import Actor, ServiceContext, database_errors
 from ecomdesk.services.errors import Conflict, ReadOnlyError, ValidationError
 from ecomdesk.services.inventory import available_units, low_stock_threshold
-from ecomdesk.services.jobs import ClaimedJob, JobQueue, dequeue, enqueue
+from ecomdesk.services.jobs import ClaimedJob, JobQueue, dequeue, drain, enqueue
 from ecomdesk.services.mail_messages import (
     DIGEST_MAX_ITEMS,
     LowItem,
@@ -683,13 +683,7 @@ class Mailer:
 
     def run_pending(self, worker: str, *, limit: int | None = None) -> list[MailOutcome]:
         """`run_next` until nothing is due (or `limit` jobs): `--once`, and tests."""
-        outcomes: list[MailOutcome] = []
-        while limit is None or len(outcomes) < limit:
-            outcome = self.run_next(worker)
-            if outcome is None:
-                break
-            outcomes.append(outcome)
-        return outcomes
+        return drain(lambda: self.run_next(worker), limit)
 
     def _send(
         self,

@@ -41,7 +41,7 @@ from ecomdesk.db.models import SystemSetting, WebhookAttempt, WebhookDelivery, W
 from ecomdesk.services.context import ServiceContext, database_errors
 from ecomdesk.services.errors import ReadOnlyError, ValidationError
 from ecomdesk.services.events import QUEUE
-from ecomdesk.services.jobs import LEASE, ClaimedJob, JobQueue, dequeue
+from ecomdesk.services.jobs import LEASE, ClaimedJob, JobQueue, dequeue, drain
 from ecomdesk.services.webhook_urls import Resolver, UnresolvableHost, resolve_host, validate_endpoint_url
 
 log = logging.getLogger(__name__)
@@ -259,13 +259,7 @@ class WebhookDeliverer:
 
     def run_pending(self, worker: str, *, limit: int | None = None) -> list[DeliveryOutcome]:
         """`run_next` until nothing is due (or `limit` jobs): `ecomdesk worker --once`, tests."""
-        outcomes: list[DeliveryOutcome] = []
-        while limit is None or len(outcomes) < limit:
-            outcome = self.run_next(worker)
-            if outcome is None:
-                break
-            outcomes.append(outcome)
-        return outcomes
+        return drain(lambda: self.run_next(worker), limit)
 
     # -- steps --------------------------------------------------------------------------------
 

@@ -7,14 +7,27 @@ offending fields, and the first of them gets the focus.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Literal
 
 from PySide6.QtCore import QEvent, Qt
-from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QBoxLayout,
+    QDialog,
+    QDialogButtonBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ecomdesk.services.errors import ValidationError
 from ecomdesk.ui.theme import is_theme_change, text_colour
+from ecomdesk.ui.widgets import busy_bar
 
 StatusKind = Literal["hint", "success", "error"]
 
@@ -137,3 +150,66 @@ def grow_to_fit(window: QWidget) -> None:
     )
     if needed > window.height():
         window.resize(width, needed)
+
+
+@dataclass(frozen=True)
+class DialogFooter:
+    """The end of every editing dialog: what happened to the last save, a busy bar while it runs,
+    and Save / Cancel (Enter saves, Esc cancels)."""
+
+    status: StatusLine
+    busy: QProgressBar
+    buttons: QDialogButtonBox
+    save_button: QPushButton
+
+    def add_to(self, layout: QBoxLayout) -> None:
+        layout.addWidget(self.status)
+        layout.addWidget(self.busy)
+        layout.addWidget(self.buttons)
+
+
+def dialog_footer(
+    dialog: QDialog, on_save: Callable[[], None], *, save_text: str = "Save", status_name: str = "Save status"
+) -> DialogFooter:
+    status = StatusLine(dialog)
+    status.setAccessibleName(status_name)
+    buttons = QDialogButtonBox(
+        QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel, dialog
+    )
+    save_button = buttons.button(QDialogButtonBox.StandardButton.Save)
+    save_button.setText(save_text)
+    buttons.accepted.connect(on_save)
+    buttons.rejected.connect(dialog.reject)
+    return DialogFooter(status, busy_bar(dialog), buttons, save_button)
+
+
+@dataclass(frozen=True)
+class SaveRevert:
+    """The end of a settings section on a page: its status line, then Revert and Save on the right."""
+
+    status: StatusLine
+    save_button: QPushButton
+    revert_button: QPushButton
+
+    def add_to(self, layout: QBoxLayout) -> None:
+        layout.addWidget(self.status)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.revert_button)
+        row.addWidget(self.save_button)
+        layout.addLayout(row)
+
+
+def save_revert(
+    owner: QWidget, on_save: Callable[[], None], on_revert: Callable[[], None], *, what: str, status_name: str
+) -> SaveRevert:
+    """`what` names the section in the buttons' names for screen readers ("the shop settings")."""
+    status = StatusLine(owner)
+    status.setAccessibleName(status_name)
+    save = QPushButton("Save", owner)
+    save.setAccessibleName(f"Save {what}")
+    save.clicked.connect(on_save)
+    revert = QPushButton("Revert", owner)
+    revert.setAccessibleName(f"Undo unsaved changes to {what}")
+    revert.clicked.connect(on_revert)
+    return SaveRevert(status, save, revert)

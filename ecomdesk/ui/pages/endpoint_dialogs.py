@@ -30,9 +30,9 @@ from ecomdesk.services.errors import ValidationError
 from ecomdesk.services.events import ALL_EVENTS, EVENT_TYPES
 from ecomdesk.services.webhooks import CreatedEndpoint, EndpointDraft, EndpointRow
 from ecomdesk.ui.errors import not_saved
-from ecomdesk.ui.forms import Field, FormGrid, StatusLine, clear_errors, grow_to_fit, show_errors
+from ecomdesk.ui.forms import Field, FormGrid, clear_errors, dialog_footer, grow_to_fit, show_errors
 from ecomdesk.ui.session import AppSession
-from ecomdesk.ui.widgets import busy_bar, hint
+from ecomdesk.ui.widgets import hint
 
 PRIVATE_WARNING: Final = (
     "Only for a receiver inside your own network: it lets anyone who can edit endpoints make the "
@@ -146,21 +146,16 @@ class EndpointDialog(QDialog):
                 ),
             )
 
-        self.status = StatusLine(self)
-        self.status.setAccessibleName("Save status")
-        self.busy = busy_bar(self)
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel, self
+        footer = dialog_footer(self, self.save, save_text="Add endpoint" if endpoint is None else "Save")
+        self.status, self.busy, self.buttons, self.save_button = (
+            footer.status,
+            footer.busy,
+            footer.buttons,
+            footer.save_button,
         )
-        self.save_button = self.buttons.button(QDialogButtonBox.StandardButton.Save)
-        self.save_button.setText("Add endpoint" if endpoint is None else "Save")
-        self.buttons.accepted.connect(self.save)
-        self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        layout.addWidget(self.status)
-        layout.addWidget(self.busy)
-        layout.addWidget(self.buttons)
+        footer.add_to(layout)
         self.setMinimumWidth(self.fontMetrics().horizontalAdvance("M") * 44)
         if endpoint is not None:
             self._fill(endpoint)

@@ -72,7 +72,7 @@ from ecomdesk.services.webhooks import (
 )
 from ecomdesk.services.workers import WorkerStatus
 from ecomdesk.ui.errors import describe, not_saved
-from ecomdesk.ui.forms import Field, FormGrid, StatusKind, StatusLine, clear_errors, show_errors
+from ecomdesk.ui.forms import Field, FormGrid, StatusKind, StatusLine, clear_errors, save_revert, show_errors
 from ecomdesk.ui.grid import GridView, RowRole, RowStyleRole
 from ecomdesk.ui.grid.format import display_text
 from ecomdesk.ui.grid.view import GridDelegate
@@ -511,22 +511,17 @@ class SmtpBox(QGroupBox):
         self.password_hint.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         form.add_row("Password", self.password_hint)
 
-        self.status = StatusLine(self)
-        self.status.setAccessibleName("E-mail settings status")
-        self.save_button = QPushButton("Save", self)
-        self.save_button.setAccessibleName("Save the e-mail settings")
-        self.save_button.clicked.connect(self.save)
-        self.revert_button = QPushButton("Revert", self)
-        self.revert_button.setAccessibleName("Undo unsaved changes to the e-mail settings")
-        self.revert_button.clicked.connect(self._revert)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        buttons.addWidget(self.revert_button)
-        buttons.addWidget(self.save_button)
+        footer = save_revert(
+            self, self.save, self._revert, what="the e-mail settings", status_name="E-mail settings status"
+        )
+        self.status, self.save_button, self.revert_button = (
+            footer.status,
+            footer.save_button,
+            footer.revert_button,
+        )
         box = QVBoxLayout(self)
         box.addLayout(form)
-        box.addWidget(self.status)
-        box.addLayout(buttons)
+        footer.add_to(box)
         for editor in (self.host, self.user, self.from_address):
             editor.textChanged.connect(self._update_buttons)
         for spin in (self.port, self.digest_hour):

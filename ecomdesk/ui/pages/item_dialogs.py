@@ -55,14 +55,14 @@ from ecomdesk.services.inventory import (
 )
 from ecomdesk.services.tables import Kind
 from ecomdesk.ui.errors import describe, not_saved
-from ecomdesk.ui.forms import Field, FormGrid, StatusLine, clear_errors, grow_to_fit, show_errors
+from ecomdesk.ui.forms import Field, FormGrid, clear_errors, dialog_footer, grow_to_fit, show_errors
 from ecomdesk.ui.grid.format import display_text
 from ecomdesk.ui.pages.stock_dialogs import levels_text
 from ecomdesk.ui.row_watch import RowWatch
 from ecomdesk.ui.session import AppSession
 from ecomdesk.ui.theme import Kind as Tone
 from ecomdesk.ui.theme import is_theme_change, tint
-from ecomdesk.ui.widgets import busy_bar, hint
+from ecomdesk.ui.widgets import hint
 
 #: The fields an edit can change, in the form's order, with their labels.
 ITEM_FIELDS: Final = (
@@ -232,21 +232,16 @@ class ItemDialog(QDialog):
             form.add_row("Stock", self.levels)
             form.add_row("", hint(STOCK_BY_ADJUSTMENT, self))
 
-        self.status = StatusLine(self)
-        self.status.setAccessibleName("Save status")
-        self.busy = busy_bar(self)
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel, self
+        footer = dialog_footer(self, self.save, save_text="Create item" if record is None else "Save")
+        self.status, self.busy, self.buttons, self.save_button = (
+            footer.status,
+            footer.busy,
+            footer.buttons,
+            footer.save_button,
         )
-        self.save_button = self.buttons.button(QDialogButtonBox.StandardButton.Save)
-        self.save_button.setText("Create item" if record is None else "Save")
-        self.buttons.accepted.connect(self.save)
-        self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        layout.addWidget(self.status)
-        layout.addWidget(self.busy)
-        layout.addWidget(self.buttons)
+        footer.add_to(layout)
         self.setMinimumWidth(self.fontMetrics().horizontalAdvance("M") * 44)
         #: Grows the dialog when messages next to the fields wrap onto more lines.
         self._fit_timer = QTimer(self)

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPushButton,
     QScrollArea,
     QSpinBox,
     QVBoxLayout,
@@ -29,7 +28,7 @@ from ecomdesk.services.errors import Conflict, ValidationError
 from ecomdesk.services.mail import EmailPreferences, SmtpStatus
 from ecomdesk.services.settings import INT_LIMITS, MAX_SHOP_NAME, SystemSettings
 from ecomdesk.ui.errors import describe, not_saved
-from ecomdesk.ui.forms import Field, StatusKind, StatusLine, clear_errors, show_errors
+from ecomdesk.ui.forms import Field, StatusKind, StatusLine, clear_errors, save_revert, show_errors
 from ecomdesk.ui.permissions import READ_ONLY
 from ecomdesk.ui.preferences import REFRESH_RANGE_S, Preferences, ThemeMode
 from ecomdesk.ui.session import AppSession
@@ -167,22 +166,17 @@ class ShopSettingsBox(QGroupBox):
             self.fields[name] = Field(spin, self)
             form.addRow(label, self.fields[name])
 
-        self.status = StatusLine(self)
-        self.status.setAccessibleName("Shop settings status")
-        self.save_button = QPushButton("Save", self)
-        self.save_button.setAccessibleName("Save the shop settings")
-        self.save_button.clicked.connect(self.save)
-        self.revert_button = QPushButton("Revert", self)
-        self.revert_button.setAccessibleName("Undo unsaved changes to the shop settings")
-        self.revert_button.clicked.connect(self._revert)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        buttons.addWidget(self.revert_button)
-        buttons.addWidget(self.save_button)
+        footer = save_revert(
+            self, self.save, self._revert, what="the shop settings", status_name="Shop settings status"
+        )
+        self.status, self.save_button, self.revert_button = (
+            footer.status,
+            footer.save_button,
+            footer.revert_button,
+        )
         box = QVBoxLayout(self)
         box.addLayout(form)
-        box.addWidget(self.status)
-        box.addLayout(buttons)
+        footer.add_to(box)
         for editor in (self.shop_name, self.currency):
             editor.textChanged.connect(self._update_buttons)
         for spin in self.numbers.values():

@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
     QDialog,
-    QDialogButtonBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -45,11 +44,11 @@ from ecomdesk.services.stock import (
 )
 from ecomdesk.services.tables import CancelledFn, Choice, ProgressFn, Table, TableSpec
 from ecomdesk.ui.errors import describe
-from ecomdesk.ui.forms import Field, FormGrid, StatusLine, clear_errors, grow_to_fit, show_errors
+from ecomdesk.ui.forms import Field, FormGrid, clear_errors, dialog_footer, grow_to_fit, show_errors
 from ecomdesk.ui.grid import GridView
 from ecomdesk.ui.session import AppSession
 from ecomdesk.ui.theme import is_theme_change, text_colour
-from ecomdesk.ui.widgets import busy_bar, heading, hint
+from ecomdesk.ui.widgets import heading, hint
 
 #: The radio button of each kind (with its mnemonic) and what it does, in words.
 KIND_CHOICES: Final = {
@@ -246,21 +245,17 @@ class AdjustDialog(QDialog):
         form.add_row("Reaso&n", self.fields["reason"], buddy=self.reason)
         form.add_row("After", self.preview)
 
-        self.status = StatusLine(self)
-        self.status.setAccessibleName("Adjustment status")
-        self.busy = busy_bar(self)
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel, self
+        footer = dialog_footer(self, self.save, status_name="Adjustment status")
+        self.status, self.busy, self.buttons, self.save_button = (
+            footer.status,
+            footer.busy,
+            footer.buttons,
+            footer.save_button,
         )
-        self.save_button = self.buttons.button(QDialogButtonBox.StandardButton.Save)
-        self.buttons.accepted.connect(self.save)
-        self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(self.title)
         layout.addLayout(form)
-        layout.addWidget(self.status)
-        layout.addWidget(self.busy)
-        layout.addWidget(self.buttons)
+        footer.add_to(layout)
         self.setMinimumWidth(self.fontMetrics().horizontalAdvance("M") * 42)
         #: Grows the dialog when a message or the preview wraps onto more lines.
         self._fit_timer = QTimer(self)

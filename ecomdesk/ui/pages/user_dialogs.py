@@ -42,10 +42,10 @@ from ecomdesk.services.users import (
 )
 from ecomdesk.ui.avatar import Avatar, choose_image_file, read_image_file
 from ecomdesk.ui.errors import describe, not_saved
-from ecomdesk.ui.forms import Field, StatusLine, clear_errors, grow_to_fit, show_errors
+from ecomdesk.ui.forms import Field, clear_errors, dialog_footer, grow_to_fit, show_errors
 from ecomdesk.ui.row_watch import RowWatch
 from ecomdesk.ui.session import AppSession
-from ecomdesk.ui.widgets import busy_bar, hint
+from ecomdesk.ui.widgets import hint
 
 ADDRESS_LINES = 3
 CHANGED_UNDERNEATH: Final = (
@@ -155,25 +155,20 @@ class UserDialog(QDialog):
         if record is None:
             form.addRow("", hint("A temporary password is made for the new account and shown once.", self))
 
-        self.status = StatusLine(self)
-        self.status.setAccessibleName("Save status")
-        self.busy = busy_bar(self)
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel, self
+        footer = dialog_footer(self, self.save, save_text="Create account" if record is None else "Save")
+        self.status, self.busy, self.buttons, self.save_button = (
+            footer.status,
+            footer.busy,
+            footer.buttons,
+            footer.save_button,
         )
-        self.save_button = self.buttons.button(QDialogButtonBox.StandardButton.Save)
-        self.save_button.setText("Create account" if record is None else "Save")
         self.reload_button = self.buttons.addButton("Reload", QDialogButtonBox.ButtonRole.ResetRole)
         self.reload_button.setToolTip("Drop your changes and show the account as it is saved now.")
         self.reload_button.hide()
         self.reload_button.clicked.connect(self.reload)
-        self.buttons.accepted.connect(self.save)
-        self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        layout.addWidget(self.status)
-        layout.addWidget(self.busy)
-        layout.addWidget(self.buttons)
+        footer.add_to(layout)
         self.setMinimumWidth(self.fontMetrics().horizontalAdvance("M") * 40)
 
         for edit, key in (
