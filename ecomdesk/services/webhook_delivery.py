@@ -42,7 +42,7 @@ from ecomdesk.services.context import ServiceContext, database_errors
 from ecomdesk.services.errors import ReadOnlyError, ValidationError
 from ecomdesk.services.events import QUEUE
 from ecomdesk.services.jobs import LEASE, ClaimedJob, JobQueue, dequeue, drain
-from ecomdesk.services.webhook_urls import Resolver, UnresolvableHost, resolve_host, validate_endpoint_url
+from ecomdesk.services.webhook_urls import Resolver, UnresolvableHost, check_endpoint_url, resolve_host
 
 log = logging.getLogger(__name__)
 
@@ -337,7 +337,7 @@ class WebhookDeliverer:
             return round((time.monotonic() - began) * 1000)
 
         try:
-            validate_endpoint_url(work.url, allow_private=work.allow_private, resolve=self.resolve)
+            target = check_endpoint_url(work.url, allow_private=work.allow_private, resolve=self.resolve)
         except UnresolvableHost as exc:
             return _Answer(started_at, took(), error=exc.fields.get("url", exc.message))
         except ValidationError as exc:
@@ -353,13 +353,16 @@ class WebhookDeliverer:
         }
         deadline = began + self.total_timeout
         try:
+            # To the address just checked, not wherever the name points a moment later: the Host
+            # header and (for https) the TLS server name and certificate check keep the name.
             with self.client.stream(
                 "POST",
-                work.url,
+                target.pinned_url(),
                 content=work.body,
-                headers=headers,
+                headers={**headers, "Host": target.netloc},
                 timeout=self.timeout,
                 follow_redirects=False,
+                extensions={"sni_hostname": target.host},
             ) as response:
                 excerpt = _excerpt(response, deadline)
                 return _Answer(

@@ -17,8 +17,9 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Final
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from ecomdesk.services.errors import ValidationError
 
@@ -88,9 +89,37 @@ def _split(url: str) -> tuple[SplitResult | None, str | None]:
     return parts, None
 
 
+@dataclass(frozen=True)
+class CheckedTarget:
+    """An endpoint URL that passed the checks, with the addresses it was checked against."""
+
+    url: str
+    #: The host name as written (lower case), and the URL's `host[:port]` for the Host header.
+    host: str
+    netloc: str
+    #: Every address the name resolved to, all allowed; None for an IP address written in the URL.
+    addresses: tuple[str, ...] | None
+
+    def pinned_url(self) -> str:
+        """The URL with its host name replaced by the first checked address: the request goes where
+        the check looked, even if the name resolves elsewhere a moment later (DNS rebinding)."""
+        if not self.addresses:
+            return self.url
+        parts = urlsplit(self.url)
+        address = self.addresses[0]
+        shown = f"[{address}]" if ":" in address else address
+        netloc = f"{shown}:{parts.port}" if parts.port else shown
+        return urlunsplit(parts._replace(netloc=netloc))
+
+
 def validate_endpoint_url(url: str, *, allow_private: bool, resolve: Resolver = resolve_host) -> str:
     """The URL (stripped) if the shop may send events to it; else `ValidationError({"url": …})`
     (`UnresolvableHost` when the name has no address)."""
+    return check_endpoint_url(url, allow_private=allow_private, resolve=resolve).url
+
+
+def check_endpoint_url(url: str, *, allow_private: bool, resolve: Resolver = resolve_host) -> CheckedTarget:
+    """`validate_endpoint_url`, keeping the addresses it checked (for the delivery to connect to)."""
     text = url.strip()
     if not text:
         raise ValidationError({"url": "Enter the receiver's address, e.g. https://example.com/hooks."})
@@ -148,14 +177,17 @@ def validate_endpoint_url(url: str, *, allow_private: bool, resolve: Resolver = 
                         "allow an address in a private network for this endpoint."
                     }
                 )
-    return text
+    checked = None if literal is not None else tuple(str(address) for address in addresses)
+    return CheckedTarget(text, host, parts.netloc, checked)
 
 
 __all__ = [
     "MAX_URL_LENGTH",
+    "CheckedTarget",
     "Resolver",
     "UnresolvableHost",
     "address_problem",
+    "check_endpoint_url",
     "resolve_host",
     "validate_endpoint_url",
 ]

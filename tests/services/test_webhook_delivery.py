@@ -5,12 +5,21 @@ delivery time, and secrets kept out of the log."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import random
+import ssl
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from sqlalchemy import Engine, delete, func, select, text, update
 
 from ecomdesk.db.engine import make_engine
@@ -307,6 +316,67 @@ def test_an_address_that_became_private_is_refused_at_delivery_time(
     assert outcome.status == "dead" and outcome.status_code is None
     assert outcome.error is not None and "10.1.2.3" in outcome.error and "private network" in outcome.error
     assert _jobs(engine) == 0
+
+
+def _tls_for(name: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a certificate for `name` only, and a client context trusting it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "cert.pem").write_bytes(cert_pem)
+        (Path(folder) / "key.pem").write_bytes(key_pem)
+        server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server.load_cert_chain(Path(folder) / "cert.pem", Path(folder) / "key.pem")
+    return server, ssl.create_default_context(cadata=cert_pem.decode())
+
+
+def test_the_request_goes_to_the_address_checked_with_the_name_kept_for_host_and_tls(
+    services: Services, staff: Staff, engine: Engine, receiver: Receiver
+) -> None:
+    # A name only the deliverer's resolver knows (the machine's DNS has no answer for it): the
+    # request can only arrive if it connects to the address the check resolved, and the receiver's
+    # certificate (for the name, not the address) only verifies if TLS still uses the name.
+    name = "hooks.partner.example"
+    server_tls, client_tls = _tls_for(name)
+    receiver.server.socket = server_tls.wrap_socket(receiver.server.socket, server_side=True)
+    admin_side = WebhookService(services.ctx, resolve=lambda host, port: ["127.0.0.1"])
+    draft = EndpointDraft(f"https://{name}:{receiver.port}/in", ["inventory.low_stock"], allow_private=True)
+    admin_side.add_endpoint(staff.admin, draft, secret=SECRET)
+    event_id = _emit(services)
+
+    asked: list[str] = []
+
+    def resolve(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return ["127.0.0.1"]
+
+    client = httpx.Client(verify=client_tls, follow_redirects=False)
+    with WebhookDeliverer(services.ctx, resolve=resolve, client=client) as deliverer:
+        outcome = _run(deliverer, engine)
+    client.close()
+
+    assert outcome.status == "delivered", outcome.error
+    assert asked == [name]
+    [request] = receiver.received
+    assert request.headers["Host"] == f"{name}:{receiver.port}"
+    assert request.json["id"] == event_id and request.signature_ok
 
 
 def test_a_paused_endpoint_is_not_sent_what_was_queued_before(

@@ -14,7 +14,12 @@ import pytest
 
 from ecomdesk.services.errors import ValidationError
 from ecomdesk.services.webhook_delivery import event_body, parse_retry_after, retry_delay, sign
-from ecomdesk.services.webhook_urls import Resolver, UnresolvableHost, validate_endpoint_url
+from ecomdesk.services.webhook_urls import (
+    Resolver,
+    UnresolvableHost,
+    check_endpoint_url,
+    validate_endpoint_url,
+)
 
 
 def resolving_to(*addresses: str) -> Resolver:
@@ -143,3 +148,20 @@ def test_retry_after_is_read_as_seconds_or_an_http_date() -> None:
     assert parse_retry_after("Fri, 27 Nov 2026 08:00:00 GMT", now) == 0
     assert parse_retry_after("soon", now) is None
     assert parse_retry_after(None, now) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "addresses", "pinned", "netloc"),
+    [
+        ("https://hooks.example.com/in?x=1", ["93.184.216.34"], "https://93.184.216.34/in?x=1",
+         "hooks.example.com"),
+        ("https://hooks.example.com:8443/in", ["2606:2800:220:1::1"], "https://[2606:2800:220:1::1]:8443/in",
+         "hooks.example.com:8443"),
+        ("https://93.184.216.34/in", [], "https://93.184.216.34/in", "93.184.216.34"),
+    ],
+)  # fmt: skip
+def test_a_checked_url_is_pinned_to_the_first_address_it_was_checked_against(
+    url: str, addresses: list[str], pinned: str, netloc: str
+) -> None:
+    target = check_endpoint_url(url, allow_private=False, resolve=lambda host, port: addresses)
+    assert (target.pinned_url(), target.netloc) == (pinned, netloc)
