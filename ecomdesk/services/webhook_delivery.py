@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import httpx
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, text, update
 
 from ecomdesk import __version__
 from ecomdesk.db.catalog import DEFAULT_SETTINGS
@@ -188,6 +188,41 @@ def delivery_settings(conn: Connection) -> tuple[int, float]:
     return max(1, attempts), base
 
 
+#: How long the delivery log keeps an event whose deliveries are finished (delivered or dead).
+KEEP_EVENTS: Final = dt.timedelta(days=30)
+#: How often a worker looks for events to forget.
+PRUNE_EVERY: Final = dt.timedelta(hours=1)
+#: Events deleted per statement.
+PRUNE_BATCH: Final = 5_000
+
+_PRUNE_SQL: Final = text(
+    """
+    DELETE FROM webhook_events WHERE id IN (
+        SELECT e.id FROM webhook_events AS e
+        WHERE e.created_at < now() - CAST(:keep AS interval)
+          AND NOT EXISTS (
+              SELECT 1 FROM webhook_deliveries AS d WHERE d.event_id = e.id AND d.status = 'pending'
+          )
+        ORDER BY e.id LIMIT :batch
+        FOR UPDATE SKIP LOCKED
+    )
+    """
+)
+
+
+def prune_events(engine: Engine, keep: dt.timedelta = KEEP_EVENTS, batch: int = PRUNE_BATCH) -> int:
+    """Delete finished events older than `keep`, `batch` at a time; returns how many went."""
+    total = 0
+    while True:
+        with engine.begin() as conn:
+            gone = conn.execute(
+                _PRUNE_SQL, {"keep": f"{int(keep.total_seconds())} seconds", "batch": batch}
+            ).rowcount
+        total += gone
+        if gone < batch:
+            return total
+
+
 class WebhookDeliverer:
     """Drains the `webhook` queue (the worker's job-handler protocol: `queue` and `run_next`).
 
@@ -218,6 +253,7 @@ class WebhookDeliverer:
         self.total_timeout = total_timeout
         #: Unix seconds for the signature's timestamp.
         self.clock = clock
+        self._next_prune = 0.0
         self._own_client = client is None
         self.client = (
             client if client is not None else httpx.Client(follow_redirects=False, timeout=self.timeout)
@@ -256,6 +292,19 @@ class WebhookDeliverer:
             outcome = self._finish(started, answer)
         self._log(outcome, job, started)
         return outcome
+
+    def tick(self) -> None:
+        """At most once an hour per worker: forget events older than `KEEP_EVENTS` whose deliveries
+        are all finished (their deliveries and attempts go with them), a batch at a time so no
+        statement holds its locks for long."""
+        now = time.monotonic()
+        if self.ctx.read_only or now < self._next_prune:
+            return
+        self._next_prune = now + PRUNE_EVERY.total_seconds()
+        with database_errors():
+            pruned = prune_events(self.ctx.engine)
+        if pruned:
+            log.info("Webhooks: forgot %d finished events older than %d days", pruned, KEEP_EVENTS.days)
 
     def run_pending(self, worker: str, *, limit: int | None = None) -> list[DeliveryOutcome]:
         """`run_next` until nothing is due (or `limit` jobs): `ecomdesk worker --once`, tests."""

@@ -460,3 +460,28 @@ def test_the_signing_secret_never_reaches_the_log_or_the_audit_trail(
         assert secret not in caplog.text
         assert secret not in audit
         assert secret not in repr(created) and secret not in repr(services.webhooks.endpoints(staff.admin))
+
+
+def test_finished_events_older_than_thirty_days_are_forgotten_with_their_attempts(
+    services: Services, staff: Staff, engine: Engine, receiver: Receiver, deliverer: WebhookDeliverer
+) -> None:
+    _endpoint(services, staff, receiver.url())
+    receiver.answer(Answer(200), Answer(404))
+    delivered, dead, pending, recent = (_emit(services, n=n) for n in range(4))
+    _run(deliverer, engine)
+    _run(deliverer, engine)
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE webhook_events SET created_at = now() - interval '31 days' WHERE event_id <> :new"),
+            {"new": recent},
+        )
+
+    deliverer.tick()  # the worker's hourly housekeeping
+    deliverer.tick()  # (not again within the hour)
+
+    with engine.connect() as conn:
+        kept = set(conn.scalars(text("SELECT event_id FROM webhook_events")))
+        attempts = conn.scalar(text("SELECT count(*) FROM webhook_attempts"))
+    assert kept == {pending, recent}, "the one still being sent and the recent one stay"
+    assert attempts == 0, "the attempts went with their deliveries"
+    assert {delivered, dead}.isdisjoint(kept)
