@@ -43,6 +43,7 @@ SERVER_ONLY: Final = {
     "watch": "follows a server's changes",
     "demo": "runs the local demo server",
     "screenshots": "photographs the app on a server",
+    "worker": "does a server's background jobs",
 }
 EXTENSION: Final = ".ecomsnap"
 #: How many times a terminal is asked for a passphrase before giving up.

@@ -181,8 +181,14 @@ def test_a_write_on_a_snapshot_fails_read_only(
 
 @pytest.mark.parametrize(
     "command",
-    [["db", "current"], ["watch"], ["snapshot", "create", "--out", "x.ecomsnap"], ["login", "--user", EMAIL]],
-    ids=["db", "watch", "snapshot-create", "login"],
+    [
+        ["db", "current"],
+        ["watch"],
+        ["snapshot", "create", "--out", "x.ecomsnap"],
+        ["login", "--user", EMAIL],
+        ["worker", "--once"],
+    ],
+    ids=["db", "watch", "snapshot-create", "login", "worker"],
 )
 def test_server_only_commands_are_a_usage_error_on_a_snapshot(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
