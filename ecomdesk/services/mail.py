@@ -55,7 +55,7 @@ from ecomdesk.db.models import (
 from ecomdesk.services.access import require_actor
 from ecomdesk.services.analytics import shop_settings
 from ecomdesk.services.context import Actor, ServiceContext, database_errors
-from ecomdesk.services.errors import Conflict, ReadOnlyError, ValidationError
+from ecomdesk.services.errors import ReadOnlyError, ValidationError
 from ecomdesk.services.inventory import available_units, low_stock_threshold
 from ecomdesk.services.jobs import ClaimedJob, JobQueue, dequeue, drain, enqueue
 from ecomdesk.services.mail_messages import (
@@ -67,6 +67,7 @@ from ecomdesk.services.mail_messages import (
     report_ready_content,
 )
 from ecomdesk.services.report_kinds import REPORT_KINDS
+from ecomdesk.services.settings import save_settings
 from ecomdesk.services.users import EMAIL_RE
 
 log = logging.getLogger(__name__)
@@ -407,35 +408,18 @@ class MailService:
         """Change some `SmtpSettings` fields; validated as a whole, audited (changed keys only).
         `expected_updated_at`: what the form was loaded with — a save in between is a `Conflict`."""
         with self.ctx.write(actor, "integrations.manage") as uow:
-            me = require_actor(uow)
-            unknown = sorted(set(changes) - set(SMTP_KEYS))
-            if unknown:
-                raise ValidationError(dict.fromkeys(unknown, "Not an e-mail setting."))
-            uow.session.execute(
-                select(SystemSetting.key).where(SystemSetting.key.in_(SMTP_KEYS.values())).with_for_update()
-            ).all()
-            current = read_smtp_settings(uow.session)
-            if expected_updated_at is not None and current.updated_at not in (None, expected_updated_at):
-                raise Conflict(
-                    "Another administrator changed the e-mail settings since you opened them. "
-                    "Reload to see their values; nothing was saved."
-                )
-            cleaned = {k: v.strip() if isinstance(v, str) else v for k, v in changes.items()}
-            wanted = {**current.values(), **cleaned}
-            problems = validate_smtp_settings(wanted)
-            if problems:
-                raise ValidationError(problems)
-            changed = {k: v for k, v in wanted.items() if v != getattr(current, k)}
+            current, changed = save_settings(
+                uow,
+                SMTP_KEYS,
+                read_smtp_settings,
+                validate_smtp_settings,
+                changes,
+                expected_updated_at,
+                what="e-mail settings",
+                unknown_message="Not an e-mail setting.",
+            )
             if not changed:
                 return current
-            for name, value in changed.items():
-                row = uow.session.get(SystemSetting, SMTP_KEYS[name])
-                if row is None:
-                    uow.session.add(SystemSetting(key=SMTP_KEYS[name], value=value, updated_by=me.user_id))
-                else:
-                    row.value = value
-                    row.updated_by = me.user_id
-            uow.session.flush()
             uow.audit(
                 "settings.changed",
                 "settings",

@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from ecomdesk.db.catalog import DEFAULT_SETTINGS
 from ecomdesk.db.models import SystemSetting
 from ecomdesk.services.access import require_actor
-from ecomdesk.services.context import Actor, ServiceContext
+from ecomdesk.services.context import Actor, ServiceContext, UnitOfWork
 from ecomdesk.services.errors import Conflict, ValidationError
 
 CURRENCY_RE: Final = re.compile(r"^[A-Z]{3}$")
@@ -129,6 +129,65 @@ def validate_settings(values: Mapping[str, Any]) -> dict[str, str]:
     return problems
 
 
+class _Group(Protocol):
+    """A loaded group of settings: its values by field, and its latest change."""
+
+    @property
+    def updated_at(self) -> dt.datetime | None: ...
+
+    def values(self) -> dict[str, Any]: ...
+
+
+G = TypeVar("G", bound=_Group)
+
+
+def save_settings(
+    uow: UnitOfWork,
+    keys: Mapping[str, str],
+    load: Callable[[Session], G],
+    validate: Callable[[Mapping[str, Any]], dict[str, str]],
+    changes: Mapping[str, Any],
+    expected_updated_at: dt.datetime | None,
+    *,
+    what: str,
+    unknown_message: str,
+) -> tuple[G, dict[str, Any]]:
+    """Write the changed settings of one group (field → row key `keys`), the way every settings
+    form saves: refuse unknown fields, lock the group's rows so two saves are judged one after the
+    other, refuse a save over one made since the form loaded (`Conflict`), validate the result as a
+    whole, and write only what differs. Returns the group as it was and the changed fields; the
+    caller audits them (and does what a change implies)."""
+    me = require_actor(uow)
+    unknown = sorted(set(changes) - set(keys))
+    if unknown:
+        raise ValidationError(dict.fromkeys(unknown, unknown_message))
+    uow.session.execute(
+        select(SystemSetting.key).where(SystemSetting.key.in_(keys.values())).with_for_update()
+    ).all()
+    current = load(uow.session)
+    if expected_updated_at is not None and current.updated_at not in (None, expected_updated_at):
+        raise Conflict(
+            f"Another administrator changed the {what} since you opened them. "
+            "Reload to see their values; nothing was saved."
+        )
+    before = current.values()
+    cleaned = {k: v.strip() if isinstance(v, str) else v for k, v in changes.items()}
+    wanted = {**before, **cleaned}
+    problems = validate(wanted)
+    if problems:
+        raise ValidationError(problems)
+    changed = {k: v for k, v in wanted.items() if v != before[k]}
+    for field, value in changed.items():
+        row = uow.session.get(SystemSetting, keys[field])
+        if row is None:
+            uow.session.add(SystemSetting(key=keys[field], value=value, updated_by=me.user_id))
+        else:
+            row.value = value
+            row.updated_by = me.user_id
+    uow.session.flush()
+    return current, changed
+
+
 class SettingsService:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
@@ -149,34 +208,18 @@ class SettingsService:
         in between, nothing is changed and `Conflict` says so.
         """
         with self.ctx.write(actor, "settings.manage") as uow:
-            me = require_actor(uow)
-            unknown = sorted(set(changes) - set(KEYS))
-            if unknown:
-                raise ValidationError(dict.fromkeys(unknown, "Not a system setting."))
-            # Lock the rows, so two saves are judged one after the other against fresh values.
-            uow.session.execute(select(SystemSetting.key).with_for_update()).all()
-            current = self._load(uow.session)
-            if expected_updated_at is not None and current.updated_at not in (None, expected_updated_at):
-                raise Conflict(
-                    "Another administrator changed the settings since you opened them. "
-                    "Reload to see their values; nothing was saved."
-                )
-            cleaned = {k: v.strip() if isinstance(v, str) else v for k, v in changes.items()}
-            wanted = {**current.values(), **cleaned}
-            problems = validate_settings(wanted)
-            if problems:
-                raise ValidationError(problems)
-            changed = {k: v for k, v in wanted.items() if v != getattr(current, k)}
+            current, changed = save_settings(
+                uow,
+                KEYS,
+                self._load,
+                validate_settings,
+                changes,
+                expected_updated_at,
+                what="settings",
+                unknown_message="Not a system setting.",
+            )
             if not changed:
                 return current
-            for field, value in changed.items():
-                row = uow.session.get(SystemSetting, KEYS[field])
-                if row is None:
-                    uow.session.add(SystemSetting(key=KEYS[field], value=value, updated_by=me.user_id))
-                else:
-                    row.value = value
-                    row.updated_by = me.user_id
-            uow.session.flush()
             if "timezone" in changed:
                 # Shop days are stored with every order: a new zone moves them, and the metrics.
                 # (Imported here: the order import reads the settings through this module.)
@@ -194,9 +237,14 @@ class SettingsService:
 
     @staticmethod
     def _load(session: Session) -> SystemSettings:
-        rows = session.execute(select(SystemSetting.key, SystemSetting.value))
+        rows = session.execute(
+            select(SystemSetting.key, SystemSetting.value).where(SystemSetting.key.in_(KEYS.values()))
+        )
         stored = {key: value for key, value in rows}
-        latest = session.scalar(select(func.max(SystemSetting.updated_at)))
+        # Of these settings only: a save of the e-mail settings is no conflict for this form.
+        latest = session.scalar(
+            select(func.max(SystemSetting.updated_at)).where(SystemSetting.key.in_(KEYS.values()))
+        )
         values = {
             field: _coerce(field, stored.get(key, DEFAULT_SETTINGS[key]), DEFAULT_SETTINGS[key])
             for field, key in KEYS.items()

@@ -162,3 +162,16 @@ def test_a_changed_lockout_policy_is_what_sign_in_uses_next(services: Services, 
     with pytest.raises(AuthenticationError) as refused:
         services.auth.authenticate(staff.viewer.email, "wrong password entirely")
     assert refused.value.disabled
+
+
+def test_saving_the_email_settings_is_no_conflict_for_an_open_shop_settings_form(
+    services: Services, staff: Staff
+) -> None:
+    opened = services.settings.get_system_settings(staff.admin)
+    services.mail.update_smtp_settings(
+        staff.admin, {"host": "smtp.shop.example", "from_address": "alerts@shop.example"}
+    )
+    saved = services.settings.update_system_settings(
+        staff.admin, {"shop_name": "Corner Shop"}, expected_updated_at=opened.updated_at
+    )
+    assert saved.shop_name == "Corner Shop"
